@@ -1,0 +1,44 @@
+# GeneVLM: `make demo` (main job) and `make test`; both create or refresh .venv themselves.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# Debian packages: OSMesa for headless rendering on CPU, libusb for open3d.
+APT_PACKAGES := libosmesa6 libusb-1.0-0
+export PYOPENGL_PLATFORM ?= osmesa
+
+.PHONY: demo test test-all bench docs system-deps clean
+
+$(STAMP): pyproject.toml Makefile
+	@$(MAKE) --no-print-directory system-deps
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+system-deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq $$missing >/dev/null; \
+	  else sudo apt-get update -qq && sudo apt-get install -y -qq $$missing >/dev/null; fi; \
+	fi
+
+demo: $(STAMP)
+	$(BIN)/genevlm demo --out outputs/demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+test-all: $(STAMP)
+	$(BIN)/python -m pytest -q -m "slow or not slow"
+
+bench: $(STAMP)
+	$(BIN)/python -m gene_perception.bench
+
+docs: $(STAMP)
+	$(BIN)/genevlm docs --out docs/templates.md
+
+clean:
+	rm -rf $(VENV) outputs
