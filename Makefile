@@ -35,7 +35,7 @@ test-all: $(STAMP)
 	$(BIN)/python -m pytest -q -m "slow or not slow"
 
 bench: $(STAMP)
-	$(BIN)/python -m gene_perception.bench
+	taskset -c 0 $(BIN)/genevlm bench core
 
 docs: $(STAMP)
 	$(BIN)/genevlm docs --out docs/templates.md

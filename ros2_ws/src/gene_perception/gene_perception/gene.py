@@ -122,7 +122,7 @@ def from_json(obj: Any) -> Gene:
         if slot is None:
             raise errors.TemplateNotAllowed(
                 f"{path}.template", f"{name} is not allowed in {category_name}; allowed: "
-                                    f"{', '.join(category.template_names)}")
+                                    f"{', '.join(category.templates)}")
         counts[slot.name] += 1
         if counts[slot.name] > slot.max_count:
             raise errors.TooManyInstances(
@@ -135,7 +135,7 @@ def from_json(obj: Any) -> Gene:
             raise errors.MissingRequiredSlot(
                 "$.conceptualization", f"{category_name} needs at least {slot.min_count} "
                                        f"instance(s) in slot {slot.name!r} "
-                                       f"({' | '.join(slot.templates)})")
+                                       f"({' | '.join(t.name for t in slot.templates)})")
     parsed.sort(key=lambda entry: entry[:2])
     return Gene(category_name, position, rotation, [inst for _, _, inst in parsed])
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 from .. import geometry as g
-from .core import (Category, Constraint, Joint, Part, SampledInstance, Slot, angle, count,
-                   length, template)
+from .core import (Category, ConceptTemplate, Constraint, Joint, Part, SampledInstance, Slot,
+                   angle, count, length, template)
 
 # --- bodies -----------------------------------------------------------------------------------
 
@@ -30,25 +30,36 @@ def _prismatic_body(p) -> list[Part]:
                                   [-top, -top, top, top, floor, floor], 4, 45.0))]
 
 
-VESSEL_SIZES = (
-    length("outer_size", 3, (0.025, 0.025, 0.05), (0.07, 0.07, 0.16),
-           "outer radius at the top, outer radius at the bottom, total height"),
-    length("inner_size", 3, (0.018, 0.018, 0.035), (0.068, 0.068, 0.155),
-           "cavity radius at the top, cavity radius at the floor, cavity depth"),
-)
-VESSEL_WALLS = (
-    Constraint(("inner_size", 0), ("outer_size", 0), margin=0.003),
-    Constraint(("inner_size", 1), ("outer_size", 1), margin=0.003),
-    Constraint(("inner_size", 2), ("outer_size", 2), margin=0.004),
-)
+def vessel_bodies(outer_low: tuple[float, float, float], outer_high: tuple[float, float, float],
+                  inner_low: tuple[float, float, float], inner_high: tuple[float, float, float],
+                  wall: float = 0.003, floor: float = 0.004
+                  ) -> tuple[ConceptTemplate, ConceptTemplate]:
+    """Declare (Cylindrical_Body, Prismatic_Body) with the given size ranges; ``wall`` and
+    ``floor`` are the least wall and floor thickness. Other vessel categories (Bucket) call this
+    with their own ranges."""
+    sizes = [
+        length("outer_size", 3, outer_low, outer_high,
+               "outer radius at the top, outer radius at the bottom, total height"),
+        length("inner_size", 3, inner_low, inner_high,
+               "cavity radius at the top, cavity radius at the floor, cavity depth"),
+    ]
+    walls = (
+        Constraint(("inner_size", 0), ("outer_size", 0), margin=wall),
+        Constraint(("inner_size", 1), ("outer_size", 1), margin=wall),
+        Constraint(("inner_size", 2), ("outer_size", 2), margin=floor),
+    )
+    return (
+        template("Cylindrical_Body", "body",
+                 "Round open vessel: frustum with a frustum cavity from the top.",
+                 sizes, _cylindrical_body, constraints=walls),
+        template("Prismatic_Body", "body",
+                 "Square open vessel; radii are half-diagonals of the square sections.",
+                 sizes, _prismatic_body, constraints=walls),
+    )
 
-CYLINDRICAL_BODY = template(
-    "Cylindrical_Body", "body", "Round open vessel: frustum with a frustum cavity from the top.",
-    list(VESSEL_SIZES), _cylindrical_body, constraints=VESSEL_WALLS)
-PRISMATIC_BODY = template(
-    "Prismatic_Body", "body",
-    "Square open vessel; radii are half-diagonals of the square sections.",
-    list(VESSEL_SIZES), _prismatic_body, constraints=VESSEL_WALLS)
+
+CYLINDRICAL_BODY, PRISMATIC_BODY = vessel_bodies((0.025, 0.025, 0.05), (0.07, 0.07, 0.16),
+                                                 (0.018, 0.018, 0.035), (0.068, 0.068, 0.155))
 
 
 def _multilevel_body(p) -> list[Part]:
@@ -156,7 +167,7 @@ def _single_cylinder(p) -> list[Part]:
 
 SINGLE_CYLINDER = template(
     "Single_Cylinder", "lid", "Solid disc; as a cover it lifts straight off (prismatic along y).",
-    [length("size", 2, (0.02, 0.002), (0.16, 0.02), "radius, thickness")],
+    [length("size", 2, (0.02, 0.002), (0.26, 0.02), "radius, thickness")],
     _single_cylinder,
     joints=(Joint("disc", "prismatic", (0.0, 1.0, 0.0), lambda p, k: np.zeros(3),
                   lambda p, k: (0.0, 0.1), doc="Lifts off the rim by up to 0.1 m."),))
