@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import trimesh
 import yourdfpy
@@ -125,3 +126,17 @@ def test_committed_reference_page_is_up_to_date():
 
     committed = Path(__file__).resolve().parents[1] / "docs" / "templates.md"
     assert committed.read_text() == reference_page(), "run `make docs` and commit the page"
+
+
+def test_demo_writes_outputs_and_previews(tmp_path):
+    from PIL import Image
+
+    out = tmp_path / "demo"
+    result = run("demo", "--out", str(out), "--n", "1")
+    assert str(out.resolve()) in result.stdout
+    for category in CATEGORIES:
+        folder = out / f"{category}_0"
+        for name in ("gene.json", "mesh.glb", "mesh.obj", "object.urdf", "preview.png"):
+            assert (folder / name).is_file(), folder / name
+        image = np.asarray(Image.open(folder / "preview.png").convert("L"))
+        assert (image < 250).mean() > 0.02, f"{category}: preview is blank"

@@ -31,7 +31,8 @@ GENE_TO_OBJECT = np.array([[0.0, 0.0, 1.0, 0.0],
 
 _MODULES = []
 for _name in ("mug", "bottle", "bucket", "laptop", "microwave", "storage_furniture", "table",
-              "chair"):
+              "chair", "box", "dispenser", "eyeglasses", "kettle", "kitchen_pot", "knife",
+              "shampoo", "trashcan"):
     try:  # TEMPORARY while category modules are written in parallel
         _MODULES.append(importlib.import_module(f".{_name}", __name__))
     except ModuleNotFoundError as _exc:

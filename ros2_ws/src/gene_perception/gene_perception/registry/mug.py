@@ -187,21 +187,47 @@ def body_extent(body: SampledInstance) -> tuple[float, float, float]:
     return r_top, r_bottom, height
 
 
+def _shape_body(body: SampledInstance, rng: np.random.Generator) -> None:
+    """Mug proportions: 7–13 cm tall, 3–5 cm radius, a gentle taper, 2.5–5 mm walls."""
+    height = rng.uniform(0.07, 0.13)
+    radius = rng.uniform(0.03, 0.05)
+    wall, floor = rng.uniform(0.0025, 0.005), rng.uniform(0.005, 0.012)
+    if body.template is MULTILEVEL_BODY:
+        levels = int(body["num_levels"][0])
+        shares = rng.dirichlet(np.full(levels, 2.0)) * height
+        radii = radius * rng.uniform(0.8, 1.15, levels + 1)
+        body.set("level_1_bottom_radius", [radii[0], radii[0] - wall])
+        body.set("level_1_height", [shares[0], max(shares[0] - floor, 0.012)])
+        body.set("level_1_top_radius", [radii[1], radii[1] - wall])
+        for k in range(2, levels + 1):
+            body.set(f"level_{k}_top_radius", [radii[k], radii[k] - wall])
+            body.set(f"level_{k}_height", [shares[k - 1]])
+        return
+    scale = np.sqrt(2.0) if body.template is PRISMATIC_BODY else 1.0  # half-diagonals
+    top, bottom = radius * scale, radius * scale * rng.uniform(0.8, 1.1)
+    body.set("outer_size", [top, bottom, height])
+    body.set("inner_size", [top - wall * scale, bottom - wall * scale, height - floor])
+
+
 def _assemble(parts: dict[str, list[SampledInstance]], rng: np.random.Generator) -> None:
     body = parts["body"][0]
+    _shape_body(body, rng)
     r_top, r_bottom, height = body_extent(body)
     side = max(r_top, r_bottom)
     if body.template is PRISMATIC_BODY:
         side /= np.sqrt(2.0)  # half-diagonal → half-side
     handle = parts["handle"][0]
     if handle.template is CURVED_HANDLE:
-        central = handle.set("radius", [rng.uniform(0.25, 0.45) * height,
-                                        rng.uniform(0.004, 0.008)])[0]
-        half = np.radians(handle["central_angle"][0]) / 2
+        central = handle.set("radius", [rng.uniform(0.25, 0.4) * height,
+                                        rng.uniform(0.004, 0.007)])[0]
+        half = np.radians(handle.set("central_angle", [rng.uniform(150.0, 210.0)])[0]) / 2
         # Put the C's ends just inside the wall so the handle meets the body.
         handle.set("position", [side - central * np.cos(half) - 0.002, 0.0, 0.0])
     else:
-        sep = handle.set("horizontal_separation", [rng.uniform(0.45, 0.8) * height])[0]
+        sep = handle.set("horizontal_separation", [rng.uniform(0.45, 0.75) * height])[0]
+        handle.set("horizontal_length", rng.uniform(0.018, 0.032, 2))
+        handle.set("horizontal_rotation", rng.uniform(-10.0, 10.0, 2))
+        handle.set("mounting_offset", [0.0])
         handle.set("position", [side - 0.002, rng.uniform(-0.1, 0.1) * (height - sep), 0.0])
     for cover in parts["cover"]:
         cover.set("size", [r_top * rng.uniform(1.0, 1.06), rng.uniform(0.004, 0.012)])
