@@ -173,10 +173,11 @@ def _instance(spec: ConceptTemplate, raw: Any, path: str) -> ConceptInstance:
         values[param.name] = _vector(raw[param.name], param, f"{path}.{param.name}")
         if param.items_of is not None:
             items = int(values[param.items_of][0])
-            if len(values[param.name]) != items * param.stride:
+            if len(values[param.name]) != param.packed_length(items):
                 raise errors.WrongVectorLength(
                     f"{path}.{param.name}", f"has {len(values[param.name])} value(s), expected "
-                                            f"{param.stride} per item × {param.items_of} = {items}")
+                                            f"{param.packed_length(items)} for "
+                                            f"{param.items_of} = {items}")
     for constraint in spec.constraints:
         bound = constraint.bound(values)
         name, index = constraint.lhs

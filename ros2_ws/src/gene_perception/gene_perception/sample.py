@@ -23,7 +23,7 @@ def sample_parameters(spec: ConceptTemplate, rng: np.random.Generator) -> dict[s
             params[param.name] = np.zeros(3)
             continue
         if param.items_of is not None:
-            n = param.stride * int(params[param.items_of][0])
+            n = param.packed_length(int(params[param.items_of][0]))
         else:
             n = param.lengths[0] if len(param.lengths) == 1 else int(rng.choice(param.lengths))
         low, high = param.bounds(n)

@@ -15,7 +15,7 @@ from typing import Literal
 
 import numpy as np
 
-Unit = Literal["m", "deg", "count", "bool"]
+Unit = Literal["m", "deg", "ratio", "count", "bool"]
 Params = Mapping[str, np.ndarray]
 
 
@@ -36,20 +36,32 @@ class Param:
     doc: str
     discrete: bool = False
     #: For packed per-item vectors (e.g. 12 values per door): the count parameter naming the
-    #: number of items. ``low``/``high`` then describe one item and the length is a multiple.
+    #: number of items. ``low``/``high`` then hold the ``head`` leading components, then one
+    #: item; the vector has ``head + stride * (count - items_offset)`` components.
     items_of: str | None = None
+    head: int = 0
+    items_offset: int = 0
 
     @property
     def stride(self) -> int:
-        return len(self.low)
+        return len(self.low) - self.head
+
+    def packed_length(self, count: int) -> int:
+        """Vector length of a packed parameter for a given item count."""
+        return self.head + self.stride * (count - self.items_offset)
 
     def bounds(self, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """Per-component (low, high) for a vector of length ``n``."""
-        reps = -(-n // self.stride)
-        return (np.tile(self.low, reps)[:n], np.tile(self.high, reps)[:n])
+        """Per-component (low, high) for a vector of length ``n``: the leading components, or for
+        a packed parameter the head followed by the item bounds repeated."""
+        if self.items_of is None:
+            return np.array(self.low[:n]), np.array(self.high[:n])
+        reps = -(-(n - self.head) // self.stride) if n > self.head else 0
+        low = np.concatenate([self.low[:self.head], np.tile(self.low[self.head:], reps)])
+        high = np.concatenate([self.high[:self.head], np.tile(self.high[self.head:], reps)])
+        return low[:n], high[:n]
 
     def __post_init__(self) -> None:
-        longest = self.stride if self.items_of else max(self.lengths)
+        longest = self.head + self.stride if self.items_of else max(self.lengths)
         if len(self.low) != longest or len(self.high) != longest:
             raise ValueError(f"{self.name}: low/high must have {longest} components")
         if any(lo > hi for lo, hi in zip(self.low, self.high)):
@@ -76,12 +88,22 @@ def count(name: str, low: int, high: int, doc: str) -> Param:
 
 
 def packed(name: str, count_param: str, counts: range, item: list[tuple[float, float]],
-           unit: Unit, doc: str) -> Param:
+           unit: Unit, doc: str, head: list[tuple[float, float]] = (),
+           items_offset: int = 0) -> Param:
     """A flat vector of ``len(item)`` values per item, for ``counts`` items as given by the
-    discrete parameter ``count_param`` (declared earlier); ``item`` holds (low, high) per value."""
-    stride = len(item)
-    return Param(name, tuple(stride * k for k in counts), unit, tuple(lo for lo, _ in item),
-                 tuple(hi for _, hi in item), doc, items_of=count_param)
+    discrete parameter ``count_param`` (declared earlier); ``item`` holds (low, high) per value.
+    ``head`` values lead the items, and ``items_offset`` items are not repeated (e.g. STL-C's
+    ``3 + 2 * (num_of_part - 1)``: head of 3, item of 2, offset 1)."""
+    bounds = [*head, *item]
+    return Param(name, tuple(len(head) + len(item) * (k - items_offset) for k in counts), unit,
+                 tuple(lo for lo, _ in bounds), tuple(hi for _, hi in bounds), doc,
+                 items_of=count_param, head=len(head), items_offset=items_offset)
+
+
+def ratio(name: str, n: int, low: float | tuple[float, ...], high: float | tuple[float, ...],
+          doc: str) -> Param:
+    """A continuous dimensionless vector (ratios, scale factors)."""
+    return Param(name, (n,), "ratio", _per_component(low, n), _per_component(high, n), doc)
 
 
 def flag(name: str, doc: str) -> Param:
