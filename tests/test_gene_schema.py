@@ -208,3 +208,18 @@ def test_fuzzed_genes_raise_typed_errors_never_crash(seed, choice, value, action
         assert len(execute(gene).mesh().faces) > 0
     except errors.ExecutionError as exc:
         assert exc.path.startswith("$.conceptualization[")
+
+
+def test_packed_parameter_length_follows_its_count():
+    """Shampoo's all_sizes holds 3 + 2 (num_of_part - 1) values; the count fixes the length."""
+    for seed in range(100):
+        gene = sample_gene("Shampoo", np.random.default_rng(seed)).to_json()
+        item = gene["conceptualization"][0]
+        if item["template"] == "Cylindrical_body":
+            break
+    params = item["parameters"]
+    n = params["num_of_part"][0]
+    assert len(params["all_sizes"]) == 3 + 2 * (n - 1)
+    params["num_of_part"] = [n + 1 if n < 4 else n - 1]
+    error = _raises(gene, errors.WrongVectorLength, "$.conceptualization[0].parameters.all_sizes")
+    assert "num_of_part" in str(error)

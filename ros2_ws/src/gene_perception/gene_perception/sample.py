@@ -32,12 +32,12 @@ def sample_parameters(spec: ConceptTemplate, rng: np.random.Generator) -> dict[s
         values = rng.uniform(low, high)
         params[param.name] = values
         # Constrained components are redrawn once what they depend on is known (their right-hand
-        # side is an earlier parameter or an earlier component of this one).
-        for c in spec.constraints:
-            name, k = c.lhs
-            bound = c.bound(params) if name == param.name and k < n else None
-            if bound is not None:
-                values[k] = rng.uniform(low[k], max(min(high[k], bound), low[k]))
+        # side is an earlier parameter or an earlier component of this one), below every bound.
+        for k in range(n):
+            bounds = [c.bound(params) for c in spec.constraints if c.lhs == (param.name, k)]
+            bounds = [b for b in bounds if b is not None]
+            if bounds:
+                values[k] = rng.uniform(low[k], max(min(high[k], *bounds), low[k]))
         if param.discrete:
             params[param.name] = np.floor(values)
     return params

@@ -268,11 +268,11 @@ class SampledInstance:
         value = np.array(value, dtype=np.float64).reshape(-1)
         low, high = spec.bounds(len(value))
         value = np.clip(value, low, high)
+        high = high.copy()
         for c in self.template.constraints:
             if c.lhs[0] == name and c.lhs[1] < len(value):
                 bound = c.bound({**self.params, name: value})
                 if bound is not None:
-                    high = high.copy()
                     high[c.lhs[1]] = max(min(high[c.lhs[1]], bound), low[c.lhs[1]])
         value = np.clip(value, low, high)
         if spec.discrete:
