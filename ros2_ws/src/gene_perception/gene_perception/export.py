@@ -41,8 +41,11 @@ def preview_image(executed: ExecutedGene, renderer) -> Image.Image:
 
 
 def contact_sheet(genes: list[Gene], renderer, columns: int = 4) -> Image.Image:
-    """A grid of previews (one render per gene, as parsed) for judging samples at a glance."""
-    tiles = [renderer.render_orbit(execute(gene).mesh(global_pose=False)) for gene in genes]
+    """A grid of previews (one render per gene, as parsed) for judging samples at a glance; the
+    view is closer to the side than the preview's so that parts at the back (kettle handles)
+    and the front (spouts, doors) both show."""
+    tiles = [renderer.render_orbit(execute(gene).mesh(global_pose=False), azimuth_deg=60.0,
+                                   elevation_deg=20.0) for gene in genes]
     size = renderer.size
     rows = -(-len(tiles) // columns)
     sheet = np.full((rows * size, columns * size, 3), 255, dtype=np.uint8)
