@@ -102,8 +102,9 @@ def beam(start, end, width: float, depth: float, up=(0.0, 1.0, 0.0)) -> Mesh:
 
 
 @lru_cache(maxsize=64)
-def _lathe_topology(n_profile: int, segments: int, poles: bool) -> np.ndarray:
-    """Faces of a surface of revolution; cached because only the vertex positions vary."""
+def _ring_topology(n_profile: int, segments: int, poles: bool) -> np.ndarray:
+    """Faces joining consecutive rings of ``segments`` points (and, with ``poles``, a first and
+    last single point); cached because only the vertex positions vary."""
     ring = np.arange(segments)
     nxt = (ring + 1) % segments
     faces = []
@@ -145,7 +146,46 @@ def lathe(r, z, segments: int = SEGMENTS, phase_deg: float = 0.0) -> Mesh:
     vertices = ring.reshape(-1, 3)
     if poles:
         vertices = np.concatenate([[[0.0, z[0], 0.0]], vertices, [[0.0, z[-1], 0.0]]])
-    return vertices, _lathe_topology(len(r), segments, poles)
+    return vertices, _ring_topology(len(r), segments, poles)
+
+
+def loft(rings, poles=None, loop: bool = False) -> Mesh:
+    """Closed solid through sections ``rings`` (sections, points, 3), each a planar convex
+    polygon, consecutive sections joined by quads.
+
+    The ends are closed at ``poles`` (first, last point), by default the end sections'
+    centroids; with ``loop`` the sections form a closed loop (a sleeve) and need no ends.
+    Whichever way the sections run, the faces are turned outward.
+    """
+    rings = np.asarray(rings, float)
+    sections, points, _ = rings.shape
+    vertices = rings.reshape(-1, 3)
+    if not loop:
+        first, last = (rings[0].mean(axis=0), rings[-1].mean(axis=0)) if poles is None else poles
+        vertices = np.concatenate([[first], vertices, [last]])
+    faces = _ring_topology(sections + (0 if loop else 2), points, not loop)
+    tri = vertices[faces]
+    if np.einsum("ij,ij->", tri[:, 0], np.cross(tri[:, 1], tri[:, 2])) < 0:
+        faces = faces[:, ::-1]  # negative signed volume: the sections ran the other way
+    return vertices, faces
+
+
+def band(path_xy, width: float, depth: float) -> Mesh:
+    """A bar of rectangular section (``width`` across the path in the x-y plane, ``depth`` along
+    z) following a polyline in the x-y plane, capped at both ends."""
+    path_xy = np.asarray(path_xy, float)
+    tangent = np.gradient(path_xy, axis=0)
+    tangent /= np.linalg.norm(tangent, axis=1, keepdims=True)
+    normal = np.stack([-tangent[:, 1], tangent[:, 0]], axis=1)
+    signs = np.array([[1.0, 1.0], [1.0, -1.0], [-1.0, -1.0], [-1.0, 1.0]])
+    xy = path_xy[:, None, :] + signs[None, :, :1] * normal[:, None, :] * (width / 2)
+    z = np.broadcast_to(signs[:, 1] * (depth / 2), (len(path_xy), 4))[..., None]
+    return loft(np.concatenate([xy, z], axis=2))
+
+
+def mirror_x(mesh: Mesh) -> Mesh:
+    """Mirror image across the plane x = 0, faces re-wound to stay outward."""
+    return mesh[0] * np.array([-1.0, 1.0, 1.0]), mesh[1][:, ::-1]
 
 
 def cylinder(radius_bottom: float, radius_top: float, height: float, z0: float = 0.0,

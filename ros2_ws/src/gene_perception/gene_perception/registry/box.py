@@ -29,34 +29,13 @@ def rect_ring(center_xz, size_xz, y) -> np.ndarray:
                      [cx - sx / 2, front, cz + sz / 2], [cx + sx / 2, front, cz + sz / 2]])
 
 
-def _loft_topology(n_rings: int, poles: bool) -> np.ndarray:
-    ring = np.arange(4)
-    nxt = (ring + 1) % 4
-    base = 1 if poles else 0
-    span = n_rings - 1 if poles else n_rings
-    rows = np.arange(span)[:, None]
-    a = base + rows * 4
-    b = base + ((rows + 1) % n_rings) * 4
-    faces = [np.stack([a + ring, b + nxt, b + ring], -1).reshape(-1, 3),
-             np.stack([a + ring, a + nxt, b + nxt], -1).reshape(-1, 3)]
-    if poles:
-        top = 1 + n_rings * 4
-        last = 1 + (n_rings - 1) * 4
-        faces += [np.stack([np.zeros(4, int), 1 + nxt, 1 + ring], 1),
-                  np.stack([np.full(4, top), last + ring, last + nxt], 1)]
-    return np.concatenate(faces).astype(np.int64)
-
-
 def rect_loft(rings: list[np.ndarray], poles: tuple[np.ndarray, np.ndarray] | None = None
               ) -> g.Mesh:
     """Closed solid through rectangular :func:`rect_ring` sections, following the profile rule
     of :func:`geometry.lathe`: with ``poles`` (bottom, top points) the profile runs from the
     bottom pole through the rings to the top pole with the outside on its right; without, the
     rings form a closed counter-clockwise loop (a sleeve)."""
-    vertices = np.concatenate(rings)
-    if poles is not None:
-        vertices = np.concatenate([[poles[0]], vertices, [poles[1]]])
-    return vertices, _loft_topology(len(rings), poles is not None)
+    return g.loft(np.stack(rings), poles, loop=poles is None)
 
 
 def open_box(top_xz, bottom_xz, height_front: float, height_back: float, offset_xz,

@@ -39,29 +39,6 @@ def _handle_joint(doc: str) -> tuple[Joint, ...]:
                                 max(SWING - p["rotation"][0], 0.0)), doc=doc),)
 
 
-def _flat_band(path_xy: np.ndarray, width: float, depth: float) -> g.Mesh:
-    """A bar of rectangular section (``width`` in the x-y plane across the path, ``depth`` along
-    z) following a planar polyline in the x-y plane, capped at both ends."""
-    path_xy = np.asarray(path_xy, float)
-    n = len(path_xy)
-    tangent = np.gradient(path_xy, axis=0)
-    tangent /= np.linalg.norm(tangent, axis=1, keepdims=True)
-    normal = np.stack([-tangent[:, 1], tangent[:, 0]], axis=1)  # left of the path
-    # Corners per station, in this order the faces wind outwards: (+n,+z) (+n,-z) (-n,-z) (-n,+z).
-    signs = np.array([[1, 1], [1, -1], [-1, -1], [-1, 1]], float)
-    xy = path_xy[:, None, :] + signs[None, :, 0, None] * normal[:, None, :] * width / 2
-    z = np.broadcast_to(signs[:, 1] * depth / 2, (n, 4))
-    vertices = np.concatenate([xy, z[..., None]], axis=2).reshape(-1, 3)
-    ring = np.arange(4)
-    nxt = (ring + 1) % 4
-    a = (np.arange(n - 1)[:, None] * 4 + ring).ravel()
-    an = (np.arange(n - 1)[:, None] * 4 + nxt).ravel()
-    side = np.concatenate([np.stack([a, a + 4, an + 4], 1), np.stack([a, an + 4, an], 1)])
-    last = 4 * (n - 1)
-    caps = np.array([[0, 1, 2], [0, 2, 3], [last, last + 2, last + 1], [last, last + 3, last + 2]])
-    return vertices, np.concatenate([side, caps]).astype(np.int64)
-
-
 def _trifold_handle(p) -> list[Part]:
     tx, tz = p["vertical_thickness"]
     bar_y, bar_z = p["horizontal_thickness"]
@@ -137,7 +114,7 @@ def _flat_u_handle(p) -> list[Part]:
     t = np.linspace(np.pi, 0.0, 24)
     arc = np.stack([half * np.cos(t), post + half * np.sin(t)], axis=1)
     path = np.concatenate([[[-half, 0.0]], arc, [[half, 0.0]]])
-    return [Part("handle", *_flat_band(path, thick, depth))]
+    return [Part("handle", *g.band(path, thick, depth))]
 
 
 FLAT_U_HANDLE = template(

@@ -27,32 +27,11 @@ LENS_SEGMENTS = 32
 # --- mesh helpers -----------------------------------------------------------------------------
 
 
-def loft(rings: np.ndarray) -> g.Mesh:
-    """Closed solid through a sequence of planar convex polygons ``rings`` (sections, points, 3):
-    consecutive sections are joined by quads and the first and last are capped. (Also used by
-    :mod:`.knife`; a candidate for :mod:`..geometry`.)"""
-    s, m, _ = rings.shape
-    i = np.arange(m)
-    j = (i + 1) % m
-    a = (np.arange(s - 1)[:, None] * m + i).ravel()
-    b = (np.arange(s - 1)[:, None] * m + j).ravel()
-    fan = np.arange(1, m - 1)
-    last = (s - 1) * m
-    faces = np.concatenate([np.stack([a, b, b + m], 1), np.stack([a, b + m, a + m], 1),
-                            np.stack([np.zeros(m - 2, int), fan + 1, fan], 1),
-                            np.stack([np.full(m - 2, last), last + fan, last + fan + 1], 1)])
-    vertices = rings.reshape(-1, 3)
-    tri = vertices[faces]
-    if np.einsum("ij,ij->i", tri[:, 0], np.cross(tri[:, 1], tri[:, 2])).sum() < 0:
-        faces = faces[:, ::-1]  # sections ran clockwise: turn every face outwards
-    return vertices, faces.astype(np.int64)
-
-
 def _prism(outline: np.ndarray, depth: float) -> g.Mesh:
     """Solid of a convex counter-clockwise outline in the x-y plane, from z = 0 to z = depth."""
     n = len(outline)
     back = np.column_stack([outline, np.zeros(n)])
-    return loft(np.stack([back, back + [0.0, 0.0, depth]]))
+    return g.loft(np.stack([back, back + [0.0, 0.0, depth]]))
 
 
 def _ring_prism(outer: np.ndarray, inner: np.ndarray, depth: float) -> g.Mesh:
@@ -72,11 +51,6 @@ def _ring_prism(outer: np.ndarray, inner: np.ndarray, depth: float) -> g.Mesh:
         np.stack([of, jf, kf], 1), np.stack([of, kf, if_], 1),     # front
         np.stack([ob, kb, jb], 1), np.stack([ob, ib, kb], 1)])     # back
     return vertices, faces.astype(np.int64)
-
-
-def _mirror(mesh: g.Mesh) -> g.Mesh:
-    """Mirror image across the plane x = 0 (faces re-wound to stay outward)."""
-    return mesh[0] * [-1.0, 1.0, 1.0], mesh[1][:, ::-1]
 
 
 def _transform(mesh: g.Mesh, rotation: np.ndarray, shift: np.ndarray) -> g.Mesh:
@@ -144,7 +118,7 @@ def _glasses(p) -> list[Part]:
     outer, inner, depth = _outline(p)
     right = _prism(outer, depth) if inner is None else _ring_prism(outer, inner, depth)
     right = _transform(right, *_lens_pose(p, outer, depth))
-    return [Part("glasses", *g.concat([right, _mirror(right)]))]
+    return [Part("glasses", *g.concat([right, g.mirror_x(right)]))]
 
 # --- glasses ----------------------------------------------------------------------------------
 
@@ -216,7 +190,7 @@ def _temple(p) -> g.Mesh:
 def _temples(p) -> list[Part]:
     x = _hinge_x(p)
     right = _temple(p)
-    return [Part("temple_0", *g.place(_mirror(right), (-x, 0.0, 0.0))),
+    return [Part("temple_0", *g.place(g.mirror_x(right), (-x, 0.0, 0.0))),
             Part("temple_1", *g.place(right, (x, 0.0, 0.0)))]
 
 
@@ -228,7 +202,7 @@ def _trifold_leg(p) -> list[Part]:
     cx, cy, cz = p["connector_size"]
     inner = p["glass_interval"][0] / 2 + p["offset_x"][0]
     piece = g.box((cx, cy, cz), (inner + cx / 2, 0.0, cz / 2))
-    return [Part("leg", *g.concat([piece, _mirror(piece)])), *_temples(p)]
+    return [Part("leg", *g.concat([piece, g.mirror_x(piece)])), *_temples(p)]
 
 
 #: Fold angle limits (deg): -90 folded flat behind the lenses, 0 open, a little beyond.
@@ -317,7 +291,7 @@ def _pad(p) -> g.Mesh:
 
 def _standard_support(p) -> list[Part]:
     right = g.place(_pad(p), (p["offset_x"][0], 0.0, 0.0))
-    return [Part("support", *g.concat([right, _mirror(right)]))]
+    return [Part("support", *g.concat([right, g.mirror_x(right)]))]
 
 
 STANDARD_SUPPORT = template(

@@ -18,7 +18,6 @@ from __future__ import annotations
 import numpy as np
 
 from .. import geometry as g
-from .bucket import _flat_band
 from .core import (Category, Constraint, Joint, Part, SampledInstance, Slot, angle, count, flag,
                    length, template)
 
@@ -311,7 +310,7 @@ def _ring_handle(p) -> list[Part]:
     t = np.linspace(-half, half, 24)
     mid = (outer + inner) / 2
     # Built in the x-y plane with x pointing back, then turned so that x becomes -z.
-    band = _flat_band(np.stack([mid * np.cos(t), mid * np.sin(t)], axis=1), outer - inner, thick)
+    band = g.band(np.stack([mid * np.cos(t), mid * np.sin(t)], axis=1), outer - inner, thick)
     return [Part("handle", *g.place(band, rotation=(0.0, 90.0, 0.0)))]
 
 
@@ -364,7 +363,7 @@ ROUND_U_HANDLE = template(
 
 def _flat_u_handle(p) -> list[Part]:
     width, post, thick = p["vertical_size"]
-    band = _flat_band(_u_path(p["vertical_separation"][0] / 2, post), thick, width)
+    band = g.band(_u_path(p["vertical_separation"][0] / 2, post), thick, width)
     return [Part("handle", *g.place(band, rotation=(0.0, 90.0, 0.0)))]
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import numpy as np
 
 from .. import geometry as g
-from .bucket import _flat_band
 from .core import (Category, Constraint, Joint, Part, SampledInstance, Slot, angle, count, length,
                    template)
 from .kettle import _solid
@@ -138,7 +137,7 @@ def _semi_ring_tophandle(p) -> list[Part]:
     mid = (outer + inner) / 2
     # Arch symmetric about +y whose outer edge meets y = 0 at both feet.
     path = np.stack([mid * np.sin(t), mid * np.cos(t) - outer * np.cos(half)], axis=1)
-    return [Part("handle", *_flat_band(path, outer - inner, width))]
+    return [Part("handle", *g.band(path, outer - inner, width))]
 
 
 SEMI_RING_TOPHANDLE = template(

@@ -25,7 +25,6 @@ import numpy as np
 from .. import geometry as g
 from .core import (Category, Constraint, Joint, Part, SampledInstance, Slot, angle, length,
                    template)
-from .eyeglasses import loft
 
 #: Pivot pin radius as a fraction of the scale width (Multideck_Handle).
 PIVOT = 0.18
@@ -42,7 +41,7 @@ def _slab(profile: np.ndarray, thickness: float) -> g.Mesh:
     """Flat solid of a convex outline of (z, y) points, its thickness centred on x = 0."""
     ring = np.column_stack([np.zeros(len(profile)), profile[:, 1], profile[:, 0]])
     half = np.array([thickness / 2, 0.0, 0.0])
-    return loft(np.stack([ring - half, ring + half]))
+    return g.loft(np.stack([ring - half, ring + half]))
 
 # --- handles ----------------------------------------------------------------------------------
 
@@ -71,7 +70,7 @@ def _curved_handle(p) -> list[Part]:
     r = np.array([inner, inner, outer, outer])
     x = np.broadcast_to([-half, half, half, -half], (len(phi), 4))
     rings = np.stack([x, r * np.sin(phi), middle - r * np.cos(phi)], axis=-1)
-    return [Part("handle", *loft(rings))]
+    return [Part("handle", *g.loft(rings))]
 
 
 def _pivot(p) -> tuple[np.ndarray, float]:

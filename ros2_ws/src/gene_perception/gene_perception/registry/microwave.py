@@ -136,25 +136,11 @@ def _arc_band(outer: float, inner: float, span_deg: float, thick: float, z_centr
     """Annular sector in the y-z plane (symmetric about +z, centre at ``z_centre``) extruded
     ``thick`` along x: a curved bar of rectangular section."""
     t = np.radians(np.linspace(-span_deg / 2, span_deg / 2, n))
-    radial = np.stack([np.sin(t), np.cos(t)], axis=1)  # (y, z) per station
-    x = np.array([-thick / 2, thick / 2, thick / 2, -thick / 2])
-    r = np.array([inner, inner, outer, outer])
-    vertices = np.empty((n, 4, 3))
-    vertices[:, :, 0] = x
-    vertices[:, :, 1] = r * radial[:, :1]
-    vertices[:, :, 2] = r * radial[:, 1:] + z_centre
-    return vertices.reshape(-1, 3), _band_faces(n)
-
-
-def _band_faces(n: int) -> np.ndarray:
-    ring = np.arange(4)
-    nxt = (ring + 1) % 4
-    a = (np.arange(n - 1)[:, None] * 4 + ring).ravel()
-    an = (np.arange(n - 1)[:, None] * 4 + nxt).ravel()
-    side = np.concatenate([np.stack([a, a + 4, an + 4], 1), np.stack([a, an + 4, an], 1)])
-    last = (n - 1) * 4
-    caps = np.array([[0, 1, 2], [0, 2, 3], [last, last + 2, last + 1], [last, last + 3, last + 2]])
-    return np.concatenate([side, caps]).astype(np.int64)
+    mid = (outer + inner) / 2
+    vertices, faces = g.band(np.stack([mid * np.sin(t), mid * np.cos(t) + z_centre], axis=1),
+                             outer - inner, thick)
+    # Band coordinates (y, z, x) → template (x, y, z): a cyclic permutation, a proper rotation.
+    return vertices[:, [2, 0, 1]], faces
 
 
 def _cuboidal_handle(p) -> list[Part]:
