@@ -24,6 +24,14 @@ PRIMITIVES = {
     "sweep": lambda: g.sweep(g.arc_path(0.05, 0.0, 200.0), 0.005),
     "extrude_cw": lambda: g.extrude([[0, 0], [0, 1], [1, 1], [1, 0]], 0.2),
     "extrude_ccw": lambda: g.extrude([[0, 0], [1, 0], [1, 1], [0, 1]], 0.2),
+    "band": lambda: g.band(g.arc_path(0.1, 0.0, 180.0)[:, 1:], 0.01, 0.02),
+    "loft_capped": lambda: g.loft([[[0, 0, 0], [1, 0, 0], [1, 0, 1]], [[0, 1, 0], [1, 1, 0],
+                                                                       [1, 1, 1]]]),
+    "loft_reversed": lambda: g.loft([[[0, 0, 0], [1, 0, 1], [1, 0, 0]], [[0, 1, 0], [1, 1, 1],
+                                                                         [1, 1, 0]]]),
+    "loft_loop": lambda: g.loft(np.stack([g.lathe([0.1, 0.2, 0.2, 0.1], [0, 0, 0.1, 0.1], 4)[0]
+                                          .reshape(4, 4, 3)[:, k] for k in range(4)], 0), loop=True),
+    "mirror": lambda: g.mirror_x(g.cup(0.05, 0.06, 0.1, 0.04, 0.055, 0.09)),
 }
 
 
