@@ -8,11 +8,20 @@ from .registry.core import Param
 
 def _param_line(param: Param) -> str:
     lengths = " or ".join(map(str, param.lengths))
+    if param.items_of is not None:
+        offset = -param.items_offset
+        lengths = (f"{param.head} + " if param.head else "") + f"{param.stride} × " \
+            f"({param.items_of}" + (f" {'+' if offset > 0 else '-'} {abs(offset)}" if offset
+                                    else "") + ")"
     kind = "discrete" if param.discrete else "continuous"
-    if param.low == param.high or len(set(zip(param.low, param.high))) == 1:
-        rng = f"[{param.low[0]:g}, {param.high[0]:g}]"
+    pairs = [f"[{lo:g}, {hi:g}]" for lo, hi in zip(param.low, param.high)]
+    if len(set(pairs)) == 1:
+        rng = pairs[0]
+    elif param.items_of is not None:
+        head = ", ".join(pairs[:param.head])
+        rng = (f"{head}, then " if head else "") + f"per item: {', '.join(pairs[param.head:])}"
     else:
-        rng = ", ".join(f"[{lo:g}, {hi:g}]" for lo, hi in zip(param.low, param.high))
+        rng = ", ".join(pairs[:12]) + (f", … ({len(pairs)} components)" if len(pairs) > 12 else "")
     return f"| `{param.name}` | {lengths} | {param.unit} | {kind} | {rng} | {param.doc} |"
 
 

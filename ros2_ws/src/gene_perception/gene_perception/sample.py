@@ -11,36 +11,7 @@ import numpy as np
 
 from .gene import ConceptInstance, Gene, from_json
 from .registry import CATEGORIES
-from .registry.core import Category, ConceptTemplate, SampledInstance
-
-
-def sample_parameters(spec: ConceptTemplate, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """Draw every parameter uniformly from its declared range (integers for discrete ones),
-    narrowing ranges by the template's constraints; position and rotation start at zero."""
-    params: dict[str, np.ndarray] = {}
-    for param in spec.params:
-        if param.name in ("position", "rotation"):
-            params[param.name] = np.zeros(3)
-            continue
-        if param.items_of is not None:
-            n = param.packed_length(int(params[param.items_of][0]))
-        else:
-            n = param.lengths[0] if len(param.lengths) == 1 else int(rng.choice(param.lengths))
-        low, high = param.bounds(n)
-        if param.discrete:
-            high = high + 1.0 - 1e-9  # floor of uniform [low, high + 1) is uniform on integers
-        values = rng.uniform(low, high)
-        params[param.name] = values
-        # Constrained components are redrawn once what they depend on is known (their right-hand
-        # side is an earlier parameter or an earlier component of this one), below every bound.
-        for k in range(n):
-            bounds = [c.bound(params) for c in spec.constraints if c.lhs == (param.name, k)]
-            bounds = [b for b in bounds if b is not None]
-            if bounds:
-                values[k] = rng.uniform(low[k], max(min(high[k], *bounds), low[k]))
-        if param.discrete:
-            params[param.name] = np.floor(values)
-    return params
+from .registry.core import Category, SampledInstance
 
 
 def sample_gene(category: Category | str, rng: np.random.Generator,
@@ -60,8 +31,7 @@ def sample_gene(category: Category | str, rng: np.random.Generator,
         spec = slot.templates[int(rng.integers(len(slot.templates)))]
         n = int(rng.integers(max(slot.min_count, 1), slot.max_count + 1))
         keep = slot.min_count + int(np.sum(rng.random(n - slot.min_count) >= rate))
-        by_slot[slot.name] = [SampledInstance(spec, sample_parameters(spec, rng))
-                              for _ in range(keep)]
+        by_slot[slot.name] = [SampledInstance.draw(spec, rng) for _ in range(keep)]
     category.assemble(by_slot, rng)
     gene = Gene(category.name, np.zeros(3), np.zeros(3),
                 [ConceptInstance(inst.template, inst.params)

@@ -246,8 +246,11 @@ class Slot:
         return self.min_count > 0
 
 
-#: Places the sampled instances of a category relative to each other (positions, rotations and
-#: the sizes that must agree, e.g. leg length = seat height); receives the instances per slot.
+#: The category's generator step after the per-slot draw: places the sampled instances relative
+#: to each other (positions, rotations and the sizes that must agree, e.g. leg length = seat
+#: height). It receives the instances per slot and may also replace or drop instances (with
+#: :meth:`SampledInstance.draw`) so that template combinations stay real (no box lid on a round
+#: bin), within the slots' counts.
 Assembler = Callable[[dict[str, list["SampledInstance"]], np.random.Generator], None]
 
 
@@ -257,6 +260,36 @@ class SampledInstance:
 
     template: ConceptTemplate
     params: dict[str, np.ndarray]
+
+    @classmethod
+    def draw(cls, spec: ConceptTemplate, rng: np.random.Generator) -> "SampledInstance":
+        """Draw every parameter uniformly from its declared range (integers for discrete ones),
+        narrowing ranges by the template's constraints; position and rotation start at zero."""
+        params: dict[str, np.ndarray] = {}
+        for param in spec.params:
+            if param.name in ("position", "rotation"):
+                params[param.name] = np.zeros(3)
+                continue
+            if param.items_of is not None:
+                n = param.packed_length(int(params[param.items_of][0]))
+            else:
+                n = param.lengths[0] if len(param.lengths) == 1 else int(rng.choice(param.lengths))
+            low, high = param.bounds(n)
+            if param.discrete:
+                high = high + 1.0 - 1e-9  # floor of uniform [low, high + 1): uniform integers
+            values = rng.uniform(low, high)
+            params[param.name] = values
+            # Constrained components are redrawn once what they depend on is known (their
+            # right-hand side is an earlier parameter or an earlier component of this one),
+            # below every bound.
+            for k in range(n):
+                bounds = [c.bound(params) for c in spec.constraints if c.lhs == (param.name, k)]
+                bounds = [b for b in bounds if b is not None]
+                if bounds:
+                    values[k] = rng.uniform(low[k], max(min(high[k], *bounds), low[k]))
+            if param.discrete:
+                params[param.name] = np.floor(values)
+        return cls(spec, params)
 
     def __getitem__(self, name: str) -> np.ndarray:
         return self.params[name]

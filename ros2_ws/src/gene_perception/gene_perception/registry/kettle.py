@@ -4,9 +4,10 @@ All twelve templates of the Standard Concept Template Library's Kettle are decla
 Curved_Handle, Ring_Handle, Cylindrical_Handle, Round_U_Handle, Flat_U_Handle, Straight_Spout,
 Curved_Spout); none is left out. The library builds the round bodies as open surfaces and ignores
 their ``thickness``; here ``thickness`` is the wall of a closed hollow shell. The library's lid
-has no articulation; ``Standard_Cover`` gets one extra switch, ``hinged``, choosing between a lid
-hinged at its back edge (electric kettles) and one that lifts off (kettles whose U handle spans
-the lid). The library always adds the U handle; here it is optional.
+has no articulation; here ``Standard_Cover`` hinges at its back edge (its parameters stay the
+library's, so its conceptualisations still map; a lid under a U handle opens only partway before
+touching the handle, which the URDF does not model). The library always adds the U handle; here
+it is optional.
 
 Template frame as in :mod:`.mug`: y up, z to the front, x to the right. The body's equator (the
 middle of level 1 for ``Multilevel_Body``) is at the origin, the spout points to the front (+z),
@@ -214,8 +215,7 @@ def cover_profile(p) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _standard_cover(p) -> list[Part]:
-    name = "hinged_lid" if p["hinged"][0] > 0.5 else "lift_lid"
-    return [Part(name, *_solid(*cover_profile(p)))]
+    return [Part("lid", *_solid(*cover_profile(p)))]
 
 
 def _knob_params() -> list:
@@ -232,15 +232,12 @@ STANDARD_COVER = template(
      length("inner_size", 3, (0.01, 0.01, 0.001), (0.138, 0.138, 0.05),
             "skirt cavity radius at its ceiling, at the bottom, cavity depth"),
      count("num_knobs", 0, KNOBS, "number of stacked knob frusta"),
-     *_knob_params(),
-     flag("hinged", "1: hinged at its back edge (revolute), 0: lifts straight off (prismatic)")],
+     *_knob_params()],
     _standard_cover,
-    joints=(Joint("hinged_lid", "revolute", (-1.0, 0.0, 0.0),
+    joints=(Joint("lid", "revolute", (-1.0, 0.0, 0.0),
                   lambda p, k: np.array([0.0, 0.0, -p["outer_size"][1]]),
                   lambda p, k: (0.0, 110.0),
-                  doc="Hinge about x at the lid's back bottom edge; positive opens upwards."),
-            Joint("lift_lid", "prismatic", (0.0, 1.0, 0.0), lambda p, k: np.zeros(3),
-                  lambda p, k: (0.0, 0.12), doc="Lifts off the rim by up to 0.12 m.")),
+                  doc="Hinge about x at the lid's back bottom edge; positive opens upwards."),),
     constraints=(Constraint(("inner_size", 0), ("outer_size", 0), margin=0.001),
                  Constraint(("inner_size", 1), ("outer_size", 1), margin=0.001),
                  Constraint(("inner_size", 2), ("outer_size", 2), margin=0.002)))
@@ -540,7 +537,7 @@ def _shape_body(body: SampledInstance, rng: np.random.Generator) -> tuple[np.nda
     return profile(body.params)
 
 
-def _place_lid(lid: SampledInstance, rim_r: float, rim_y: float, hinged: bool,
+def _place_lid(lid: SampledInstance, rim_r: float, rim_y: float,
                rng: np.random.Generator) -> float:
     """Seat the lid on the rim; return the height of its top (knobs included)."""
     bottom = rim_r * rng.uniform(1.0, 1.08) + 0.001
@@ -559,7 +556,6 @@ def _place_lid(lid: SampledInstance, rim_r: float, rim_y: float, hinged: bool,
         knob_h = rng.uniform(0.004, 0.015)
         lid.set(f"knob_{k}_size", [knob_top, previous, knob_h])
         previous, total = knob_top, total + knob_h
-    lid.set("hinged", [1.0 if hinged else 0.0])
     lid.set("position", [0.0, rim_y - 0.001, 0.0])
     return rim_y + total
 
@@ -733,8 +729,7 @@ def _assemble(parts: dict[str, list[SampledInstance]], rng: np.random.Generator)
     r, y = _shape_body(body, rng)
     lid = parts["cover"][0]
     u_handles = parts["U_handle"]
-    hinged = not u_handles and rng.random() < 0.85
-    lid_top = _place_lid(lid, r[-1], y[-1], hinged, rng)
+    lid_top = _place_lid(lid, r[-1], y[-1], rng)
     top_limit = y[-1]
     for handle in u_handles:
         foot = _place_u_handle(handle, body, r, y, lid["outer_size"][1], lid_top, rng)

@@ -338,9 +338,8 @@ def _match(parts: dict[str, list[SampledInstance]], slot: str,
            allowed: tuple[ConceptTemplate, ...], rng: np.random.Generator) -> None:
     """Redraw a slot's instances from ``allowed`` if their template does not fit the body."""
     if parts[slot] and parts[slot][0].template not in allowed:
-        from ..sample import sample_parameters  # late: the sampler imports the registry
         spec = allowed[int(rng.integers(len(allowed)))]
-        parts[slot] = [SampledInstance(spec, sample_parameters(spec, rng)) for _ in parts[slot]]
+        parts[slot] = [SampledInstance.draw(spec, rng) for _ in parts[slot]]
 
 
 def _shape_round(body: SampledInstance, height: float, rng: np.random.Generator
