@@ -80,10 +80,11 @@ class ExecutedGene:
         ``global_pose`` (the gene's 6D pose) is applied."""
         root = pose_matrix(self.gene.global_position, self.gene.global_rotation) if global_pose \
             else np.eye(4)
+        poses = self.link_poses(values)
         scene = trimesh.Scene()
         for link in self.links:
             scene.add_geometry(self.link_mesh(link), node_name=link.name, geom_name=link.name,
-                               transform=root @ self.link_poses(values)[link.name])
+                               transform=root @ poses[link.name])
         return scene
 
     def mesh(self, values: dict[str, float] | None = None, global_pose: bool = True

@@ -18,15 +18,15 @@ Mesh = tuple[np.ndarray, np.ndarray]
 SEGMENTS = 32
 
 
-def rotation_matrix(rotation_deg: np.ndarray) -> np.ndarray:
-    """Rotation of Euler angles in degrees applied about x, then y, then z (fixed axes)."""
-    rx, ry, rz = np.radians(np.asarray(rotation_deg, dtype=np.float64))
+def rotation_matrix(rotation_deg) -> np.ndarray:
+    """Rotation of Euler angles in degrees applied about x, then y, then z (fixed axes);
+    ``(..., 3)`` angles give ``(..., 3, 3)`` matrices."""
+    rx, ry, rz = np.moveaxis(np.radians(np.asarray(rotation_deg, dtype=np.float64)), -1, 0)
     cx, sx, cy, sy, cz, sz = np.cos(rx), np.sin(rx), np.cos(ry), np.sin(ry), np.cos(rz), np.sin(rz)
-    return np.array([
-        [cy * cz, sx * sy * cz - cx * sz, cx * sy * cz + sx * sz],
-        [cy * sz, sx * sy * sz + cx * cz, cx * sy * sz - sx * cz],
-        [-sy, sx * cy, cx * cy],
-    ])
+    return np.stack([
+        np.stack([cy * cz, sx * sy * cz - cx * sz, cx * sy * cz + sx * sz], -1),
+        np.stack([cy * sz, sx * sy * sz + cx * cz, cx * sy * sz - sx * cz], -1),
+        np.stack([-sy, sx * cy, cx * cy], -1)], -2)
 
 
 def pose_matrix(position: np.ndarray, rotation_deg: np.ndarray) -> np.ndarray:

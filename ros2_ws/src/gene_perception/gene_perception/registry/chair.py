@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import geometry as g
+from . import furniture_parts as fp
 from .core import Param, Part, SampledInstance, Slot, Category, angle, count, flag, length, template
 
 # --- small private helpers ----------------------------------------------------------------------
@@ -26,18 +27,6 @@ def _tilt_x(mesh: g.Mesh, degrees: float) -> g.Mesh:
 def _bools(name: str, n: int, doc: str) -> Param:
     """A vector of ``n`` boolean switches stored as 0 or 1."""
     return Param(name, (n,), "bool", (0.0,) * n, (1.0,) * n, doc, discrete=True)
-
-
-def _beam_between(a: np.ndarray, b: np.ndarray, width: float, depth: float, trim_a: float,
-                  trim_b: float, up=(0.0, 1.0, 0.0)) -> list[g.Mesh]:
-    """A bar from ``a`` to ``b`` shortened by ``trim_a``/``trim_b`` at its ends; none if that
-    leaves nothing."""
-    span = b - a
-    dist = float(np.linalg.norm(span))
-    if dist - trim_a - trim_b < 1e-3:
-        return []
-    u = span / dist
-    return [g.beam(a + u * trim_a, b - u * trim_b, width, depth, up)]
 
 
 # --- seats --------------------------------------------------------------------------------------
@@ -198,92 +187,16 @@ SLAT_BACK = template(
 # categories can share them.
 
 
-def _leg_tops(number: int, separation: np.ndarray, central_deg: float
-              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Top centres of 1–4 legs (rows), whether each is a front leg, and each leg's side (-1 left,
-    +1 right, 0 centre), the layout turned by ``central_deg`` about y."""
-    front_x, rear_x, depth = separation[0] / 2, separation[1] / 2, separation[2] / 2
-    layouts = {
-        1: ([[0.0, 0.0, 0.0]], [True], [0.0]),
-        2: ([[-front_x, 0.0, 0.0], [front_x, 0.0, 0.0]], [True, True], [-1.0, 1.0]),
-        3: ([[-front_x, 0.0, depth], [front_x, 0.0, depth], [0.0, 0.0, -depth]],
-            [True, True, False], [-1.0, 1.0, 0.0]),
-        4: ([[-front_x, 0.0, depth], [front_x, 0.0, depth], [-rear_x, 0.0, -depth],
-             [rear_x, 0.0, -depth]], [True, True, False, False], [-1.0, 1.0, -1.0, 1.0]),
-    }
-    tops, front, side = layouts[number]
-    return _turn_y(np.array(tops), central_deg), np.array(front), np.array(side)
-
-
-def _turn_y(v: np.ndarray, degrees: float) -> np.ndarray:
-    """Rotate row vectors about y."""
-    c, s = np.cos(np.radians(degrees)), np.sin(np.radians(degrees))
-    return np.stack([v[:, 0] * c + v[:, 2] * s, v[:, 1], -v[:, 0] * s + v[:, 2] * c], axis=1)
-
-
-def _leg_directions(about_x: np.ndarray, about_z: np.ndarray, central_deg: float) -> np.ndarray:
-    """Unit directions of hanging legs tilted about x, then about z, then turned about y: a
-    positive x tilt moves the foot to -z, a positive z tilt moves it to +x."""
-    rx, rz = np.radians(about_x), np.radians(about_z)
-    down = np.stack([np.sin(rz), -np.cos(rz) * np.cos(rx), -np.cos(rz) * np.sin(rx)], axis=1)
-    return _turn_y(down, central_deg)
-
-
-def _leg_frame(p, number: int, mirror: bool):
-    """Tops, directions, lengths and (x, z) cross-sections of a front/rear leg set."""
-    central = p["central_rotation"][0]
-    tops, front, side = _leg_tops(number, p["legs_separation"], central)
-    fx, fz = p["front_rotation"]
-    rx, rz = p["rear_rotation"]
-    about_x = np.where(front, fx, rx)
-    # Mirrored legs tilt the other way about z, so a pair splays symmetrically.
-    about_z = np.where(front, fz, rz) * np.where(mirror & (side > 0), -1.0, 1.0)
-    dirs = _leg_directions(about_x, about_z, central)
-    sizes = np.where(front[:, None], p["front_legs_size"], p["rear_legs_size"])
-    return tops, dirs, sizes, central
-
-
-def _leg_beams(tops: np.ndarray, dirs: np.ndarray, sizes: np.ndarray, central: float
-               ) -> list[g.Mesh]:
-    """Cuboid legs from each top along its direction; ``sizes`` rows are (x, length, z)."""
-    up = _turn_y(np.array([[1.0, 0.0, 0.0]]), central)[0]  # keeps the x size along the seat's x
-    return [g.beam(t, t + d * s[1], s[0], s[2], up) for t, d, s in zip(tops, dirs, sizes)]
-
-
 def _regular_leg(p) -> list[Part]:
-    tops, dirs, sizes, central = _leg_frame(p, int(p["number_of_legs"][0]),
-                                            bool(p["symmetry_mode"][0]))
-    return [Part("legs", *g.concat(_leg_beams(tops, dirs, sizes, central)))]
-
-
-def _stretchers(p, tops, dirs, sizes) -> list[g.Mesh]:
-    """Bars between the four legs at heights measured from each leg's middle along the leg."""
-    fr_h, fr_t = p["front_rear_bridging_bars_sizes"]
-    lr_t, lr_h = p["left_right_bridging_bars_sizes"]
-    fr_off = p["front_rear_bridging_bars_offset"]
-    lr_off = p["left_right_bridging_bars_offset"]
-    on = p["bridging_bars_existance"] > 0.5
-
-    def anchor(leg: int, offset: float) -> np.ndarray:
-        s = np.clip(sizes[leg, 1] / 2 - offset, 0.0, sizes[leg, 1])
-        return tops[leg] + dirs[leg] * s
-
-    meshes = []
-    # front (legs 0–1), rear (2–3): along x; left (0–2), right (1–3): along z.
-    for k, (a, b, off_a, off_b, h, t) in enumerate((
-            (0, 1, fr_off[0], fr_off[0], fr_h, fr_t), (2, 3, fr_off[1], fr_off[1], fr_h, fr_t),
-            (0, 2, lr_off[0], lr_off[1], lr_h, lr_t), (1, 3, lr_off[0], lr_off[1], lr_h, lr_t))):
-        if on[k]:
-            across = 0 if k < 2 else 2  # leg size along the bar
-            meshes += _beam_between(anchor(a, off_a), anchor(b, off_b), h, t,
-                                    sizes[a, across] / 2, sizes[b, across] / 2)
-    return meshes
+    tops, frames, sizes = fp.leg_layout(p, int(p["number_of_legs"][0]),
+                                        bool(p["symmetry_mode"][0]))
+    return [Part("legs", *fp.hanging_cuboids(sizes, tops, frames))]
 
 
 def _regular_leg_with_splat(p) -> list[Part]:
-    tops, dirs, sizes, central = _leg_frame(p, 4, True)
-    meshes = _leg_beams(tops, dirs, sizes, central) + _stretchers(p, tops, dirs, sizes)
-    return [Part("legs", *g.concat(meshes))]
+    tops, frames, sizes = fp.leg_layout(p, 4, True)
+    return [Part("legs", *g.concat([fp.hanging_cuboids(sizes, tops, frames),
+                                    fp.stretchers(p, tops, frames, sizes)]))]
 
 
 def _c_shaped_office_leg(p) -> list[Part]:
@@ -306,7 +219,8 @@ def _c_shaped_office_leg(p) -> list[Part]:
         start = foot + np.array([0.0, run_t / 2, 0.0]) - back * vz / 2  # runner lies on the floor
         meshes.append(g.beam(start, start + back * (run_l + vz / 2), run_t, vw))
         ends.append(start + back * (run_l + vz / 2 - bar_t / 2))
-    meshes += _beam_between(ends[0], ends[1], run_t, bar_t, -vw / 2, -vw / 2)
+    # A negative trim lengthens the bar so that it reaches the uprights' outer faces.
+    meshes.append(fp.beams(ends[0], ends[1], run_t, bar_t, trim=-vw))
     return [Part("legs", *g.concat(meshes))]
 
 

@@ -20,17 +20,6 @@ _UNIT_VERTICES, _UNIT_FACES = g.box((1.0, 1.0, 1.0))
 MIN_EDGE = 1e-3
 
 
-def rotations(euler_deg) -> np.ndarray:
-    """(n, 3, 3) rotation matrices of Euler angles in degrees (x, then y, then z; fixed axes),
-    the convention of :func:`geometry.rotation_matrix`."""
-    rx, ry, rz = np.radians(np.asarray(euler_deg, float).reshape(-1, 3)).T
-    cx, sx, cy, sy, cz, sz = np.cos(rx), np.sin(rx), np.cos(ry), np.sin(ry), np.cos(rz), np.sin(rz)
-    return np.stack([
-        np.stack([cy * cz, sx * sy * cz - cx * sz, cx * sy * cz + sx * sz], -1),
-        np.stack([cy * sz, sx * sy * sz + cx * cz, cx * sy * sz - sx * cz], -1),
-        np.stack([-sy, sx * cy, cx * cy], -1)], -2)
-
-
 def boxes(sizes, centers, euler_deg=None, frames=None) -> g.Mesh:
     """Many cuboids at once: ``sizes`` and ``centers`` (n, 3); each box turned about its centre
     by ``euler_deg`` (n, 3) or by the rotation matrices ``frames`` (n, 3, 3). Box ``i`` owns
@@ -38,7 +27,7 @@ def boxes(sizes, centers, euler_deg=None, frames=None) -> g.Mesh:
     sizes = np.maximum(np.asarray(sizes, float).reshape(-1, 3), MIN_EDGE)
     corners = _UNIT_VERTICES[None] * sizes[:, None, :]
     if frames is None and euler_deg is not None:
-        frames = rotations(euler_deg)
+        frames = g.rotation_matrix(np.asarray(euler_deg, float).reshape(-1, 3))
     if frames is not None:
         corners = np.einsum("nij,nkj->nki", frames, corners)
     corners = corners + np.asarray(centers, float).reshape(-1, 1, 3)
@@ -91,7 +80,7 @@ def beams(starts, ends, up_size, side_size, trim=0.0) -> g.Mesh:
 
 
 def _turn_y(degrees: float) -> np.ndarray:
-    return rotations([[0.0, degrees, 0.0]])[0]
+    return g.rotation_matrix([[0.0, degrees, 0.0]])[0]
 
 
 def leg_layout(p, number: int, mirror: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -113,7 +102,8 @@ def leg_layout(p, number: int, mirror: bool) -> tuple[np.ndarray, np.ndarray, np
     if mirror:
         tilt[:, 1] *= np.where(side > 0, -1.0, 1.0)
     turn = _turn_y(float(p["central_rotation"][0]))
-    frames = turn @ rotations(np.column_stack([tilt[:, 0], np.zeros(len(tilt)), tilt[:, 1]]))
+    euler = np.column_stack([tilt[:, 0], np.zeros(len(tilt)), tilt[:, 1]])
+    frames = turn @ g.rotation_matrix(euler)
     sizes = np.where(front[:, None], np.asarray(p["front_legs_size"], float),
                      np.asarray(p["rear_legs_size"], float))
     return tops @ turn.T, frames, sizes

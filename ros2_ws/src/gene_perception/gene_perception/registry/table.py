@@ -59,7 +59,7 @@ LEG_SIZE_DOC = "width (x), length along the leg, depth (z) of each {} leg"
 def _extra_legs(p) -> g.Mesh:
     """The library's extra legs hang from their given top points (object frame)."""
     sizes, tops, euler = fp.board_items(p["additional_legs_params"])
-    return fp.hanging_cuboids(sizes, tops - p["position"], fp.rotations(euler))
+    return fp.hanging_cuboids(sizes, tops - p["position"], g.rotation_matrix(euler))
 
 
 def _regular_leg(p) -> list[Part]:
