@@ -4,6 +4,9 @@ pybullet and MuJoCo."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from xml.etree import ElementTree
+
 import numpy as np
 import pytest
 import trimesh
@@ -69,8 +72,12 @@ def test_urdf_loads_and_joints_move_the_right_link(category, tmp_path):
 
     executed = execute(_gene_with_most_joints(category))
     path = write_urdf(executed, tmp_path)
-    for mesh in (tmp_path / "meshes").iterdir():  # mesh paths stay inside the output folder
-        assert mesh.resolve().is_relative_to(tmp_path.resolve())
+    filenames = [m.get("filename") for m in ElementTree.parse(path).iter("mesh")]
+    assert len(filenames) == 2 * len(executed.links)  # visual and collision per link
+    for name in filenames:  # relative paths that stay inside the output folder and exist
+        assert not Path(name).is_absolute()
+        resolved = (tmp_path / name).resolve()
+        assert resolved.is_relative_to(tmp_path.resolve()) and resolved.is_file()
 
     robot = yourdfpy.URDF.load(str(path))
     movable = {j.name: j for j in executed.movable_joints}

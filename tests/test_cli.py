@@ -71,8 +71,11 @@ def test_execute_single_gene_writes_all_outputs(tmp_path):
     assert loads((folder / "gene.json").read_text()) == loads(single.read_text())
     scene = trimesh.load(folder / "mesh.glb")
     assert len(scene.geometry) >= 2
-    obj = trimesh.load(folder / "mesh.obj")
-    assert len(obj.geometry) >= 2 if isinstance(obj, trimesh.Scene) else len(obj.faces) > 0
+    # OBJ carries the per-instance colour as vertex colours ("v x y z r g b").
+    rows = [line.split()[1:] for line in (folder / "mesh.obj").read_text().splitlines()
+            if line.startswith("v ")]
+    assert rows and all(len(row) == 6 for row in rows)
+    assert len({tuple(row[3:]) for row in rows}) == len(scene.geometry)
     robot = yourdfpy.URDF.load(str(folder / "object.urdf"))
     assert len(robot.link_map) >= 3
 
