@@ -55,10 +55,6 @@ class Gene:
     def dumps(self, indent: int | None = None) -> str:
         return json.dumps(self.to_json(), indent=indent)
 
-    @property
-    def template_set(self) -> frozenset[str]:
-        return frozenset(inst.template for inst in self.instances)
-
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Gene):
             return NotImplemented

@@ -128,10 +128,6 @@ FLAT_U_HANDLE = template(
 # --- category ---------------------------------------------------------------------------------
 
 
-def _radius_at(y: float, r_top: float, r_bottom: float, height: float) -> float:
-    return r_bottom + (r_top - r_bottom) * (y / height + 0.5)
-
-
 def _assemble(parts: dict[str, list[SampledInstance]], rng: np.random.Generator) -> None:
     body = parts["body"][0]
     round_body = body.template is CYLINDRICAL_BODY
