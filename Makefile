@@ -14,7 +14,9 @@ $(STAMP): pyproject.toml Makefile
 	@$(MAKE) --no-print-directory system-deps
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	# The local CPU wheel; an unpinned torch would pull several GB of CUDA wheels.
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[dev,train]'
 	@touch $(STAMP)
 
 system-deps:

@@ -169,10 +169,10 @@ def _docs(args: argparse.Namespace) -> None:
 
 def _sheet(args: argparse.Namespace) -> None:
     from .export import contact_sheet
-    from .render import Renderer
+    from .render import SceneRenderer
     from .sample import sample_genes
 
-    renderer = Renderer(size=args.size)
+    renderer = SceneRenderer(size=args.size)
     args.out.mkdir(parents=True, exist_ok=True)
     for name in _resolve_categories(args.category):
         path = args.out / f"{name}.png"
@@ -184,10 +184,10 @@ def _sheet(args: argparse.Namespace) -> None:
 def _demo(args: argparse.Namespace) -> None:
     from .export import export_gene, preview_image
     from .registry import CATEGORIES
-    from .render import Renderer
+    from .render import SceneRenderer
     from .sample import sample_genes
 
-    renderer = Renderer(size=320)
+    renderer = SceneRenderer(size=320)
     for name in CATEGORIES:
         for i, gene in enumerate(sample_genes(name, args.n, args.seed)):
             folder = args.out / f"{name}_{i}"
