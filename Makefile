@@ -4,8 +4,10 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# Debian packages: OSMesa for headless rendering on CPU, libusb for open3d.
-APT_PACKAGES := libosmesa6 libusb-1.0-0
+# Debian packages: OSMesa for headless rendering on CPU, libusb for open3d, the X/GL client
+# libraries Blender's bpy links against (it renders headless; they are not on a bare image).
+APT_PACKAGES := libosmesa6 libusb-1.0-0 libx11-6 libxrender1 libxfixes3 libxi6 libxkbcommon0 \
+	libsm6 libgl1
 export PYOPENGL_PLATFORM ?= osmesa
 
 .PHONY: demo test test-all bench docs system-deps clean
@@ -17,6 +19,9 @@ $(STAMP): pyproject.toml Makefile
 	# The local CPU wheel; an unpinned torch would pull several GB of CUDA wheels.
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e '.[dev,train]'
+	# Blender backend (render_blender.py). --no-deps: every bpy pins numpy<2 for its audio module
+	# only, while pyrender needs numpy>=2; rendering works with numpy 2 (tests prove it).
+	$(BIN)/pip install --quiet --no-deps bpy==5.0.1
 	@touch $(STAMP)
 
 system-deps:

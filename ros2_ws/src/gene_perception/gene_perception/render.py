@@ -36,6 +36,17 @@ def white_lights(camera_pose: np.ndarray) -> list["Light"]:
     return [Light(view, intensity=1.6), Light(key / np.linalg.norm(key), intensity=1.8)]
 
 
+def srgb_to_linear(c: np.ndarray) -> np.ndarray:
+    """sRGB-encoded values in [0, 1] → linear RGB (materials and lights are linear)."""
+    return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+
+
+def linear_to_srgb(c: np.ndarray) -> np.ndarray:
+    """Linear RGB → sRGB-encoded values in [0, 1], clipped."""
+    c = np.clip(c, 0.0, 1.0)
+    return np.where(c <= 0.0031308, c * 12.92, 1.055 * np.power(c, 1 / 2.4) - 0.055)
+
+
 def look_at(eye: np.ndarray, target: np.ndarray, up=(0.0, 0.0, 1.0)) -> np.ndarray:
     """Camera pose (OpenGL convention: camera looks along its -z) from ``eye`` to ``target``."""
     forward = np.asarray(target, float) - np.asarray(eye, float)
@@ -158,6 +169,21 @@ def _share_compiled_shaders(offscreen) -> None:
     offscreen._renderer._program_cache = cache
 
 
+def _drop_stored_pointers() -> None:
+    """Empty PyOpenGL's per-context pointer store after a frame.
+
+    PyOpenGL keeps every array passed to ``glVertexAttribPointer`` alive in a dict keyed by the
+    current context; under OSMesa the key is a new ctypes pointer object per call, equal only to
+    itself but hashing by address, so the dict gains an entry per call and every lookup walks
+    one ever longer collision chain: a renderer's frame time grew from 9 to 47 ms over 3,200
+    frames. pyrender draws from bound buffer objects (the stored values are offsets) and a
+    frame has finished once its pixels are read, so nothing stored is needed afterwards.
+    """
+    from OpenGL import contextdata
+
+    contextdata.storedPointers.clear()
+
+
 class SceneRenderer:
     """Offscreen renderer reused across calls (creating the GL context is the slow part)."""
 
@@ -174,6 +200,13 @@ class SceneRenderer:
                mask: bool = False, depth: bool = False) -> RenderResult:
         """Render the gene at its global pose from the fixed camera (WhiteImage when
         ``appearance`` is None: untextured grey on white, a head light and a key light)."""
+        try:
+            return self._render(executed, appearance, mask, depth)
+        finally:
+            _drop_stored_pointers()
+
+    def _render(self, executed: ExecutedGene, appearance: Appearance | None, mask: bool,
+                depth: bool) -> RenderResult:
         pyrender = self._pyrender
         radius = object_radius(executed)
         camera_pose = self.camera.pose(radius, None if appearance is None else appearance.jitter)
@@ -238,7 +271,10 @@ class SceneRenderer:
         scene.add(pyrender.PerspectiveCamera(yfov=yfov, znear=distance * 0.05,
                                              zfar=distance * 4), pose=camera_pose)
         scene.add(pyrender.DirectionalLight(intensity=3.0), pose=camera_pose)
-        color_image, _ = self._renderer.render(scene)
+        try:
+            color_image, _ = self._renderer.render(scene)
+        finally:
+            _drop_stored_pointers()
         return color_image
 
     def close(self) -> None:

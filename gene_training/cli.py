@@ -1,0 +1,133 @@
+"""`genevlm` subcommands of the training package: ``synth``, ``quantiles``, ``bench-data``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from gene_perception.cli import CliError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Data-generation and training subcommands (added as they are built)."""
+    p = subparsers.add_parser(
+        "synth", help="synthesise an image–gene dataset (Parquet shards, resumable)",
+        description="Write a dataset of rendered genes to --out: DIR/{train,val,test}/"
+                    "shard-NNNNN.parquet and DIR/manifest.json. Rerun the same command to "
+                    "finish an interrupted run. With --preview, write DIR/preview.png instead.")
+    p.add_argument("--out", required=True, type=Path, help="dataset folder")
+    p.add_argument("--categories", nargs="+", metavar="CATEGORY",
+                   help="category names, or 'all'")
+    p.add_argument("--genes", type=int, help="genes per category")
+    p.add_argument("--poses", type=int, default=5, help="augmented poses (images) per gene")
+    p.add_argument("--kind", choices=["white", "color"], default="white",
+                   help="white: grey WhiteImage; color: domain-randomised ColorImage, or "
+                        "diffusion-recoloured with --diffusion-model")
+    p.add_argument("--workers", type=int, default=1,
+                   help="local worker processes (CPUs for --ray local)")
+    p.add_argument("--ray", metavar="ADDRESS",
+                   help="run shards as Ray tasks: 'local' (a local Ray with --workers CPUs), "
+                        "'auto' (the running cluster) or a ray:// address; --out must be on a "
+                        "filesystem every node sees")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--size", type=int, default=224, help="image side in pixels")
+    p.add_argument("--mask", action="store_true", help="add per-instance masks (PNG, uint8)")
+    p.add_argument("--depth", action="store_true",
+                   help="add depth (16-bit PNG, millimetres, 0 = no surface)")
+    p.add_argument("--shard-size", type=int, default=1000,
+                   help="rows per shard (whole genes: shard-size // poses genes)")
+    p.add_argument("--removal-rate", type=float,
+                   help="probability of dropping each optional instance (default: each "
+                        "category's own)")
+    p.add_argument("--split-fractions", type=float, nargs=3, default=[0.9, 0.05, 0.05],
+                   metavar=("TRAIN", "VAL", "TEST"), help="fractions of genes per split")
+    p.add_argument("--backgrounds", type=Path,
+                   help="folder of background photos for --kind color")
+    p.add_argument("--diffusion-model", type=Path,
+                   help="local diffusers pipeline folder: recolour WhiteImages by diffusion")
+    p.add_argument("--diffusion-steps", type=int, default=20, help="diffusion denoising steps")
+    p.add_argument("--diffusion-resolution", type=int, default=512,
+                   help="diffusion working resolution (multiple of 8; 512 for SD 1.x)")
+    p.add_argument("--diffusion-device", default="cpu", help="torch device, e.g. cuda")
+    p.add_argument("--renderer", choices=["pyrender", "blender"], default="pyrender",
+                   help="pyrender (OSMesa/EGL, fast) or Blender Cycles (slower, higher quality)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--preview", action="store_true",
+                   help="write DIR/preview.png, a contact sheet of an existing dataset")
+    p.add_argument("--grid", type=int, default=8, help="preview: grid × grid images")
+    p.set_defaults(handler=_synth)
+
+    p = subparsers.add_parser("quantiles",
+                              help="1024 quantiles per parameter key of a dataset's genes")
+    p.add_argument("--data", required=True, type=Path, help="dataset folder (genevlm synth)")
+    p.add_argument("--out", required=True, type=Path, help="output .json")
+    p.add_argument("--split", default="train", help="split to compute over")
+    p.set_defaults(handler=_quantiles)
+
+    p = subparsers.add_parser(
+        "bench-data", help="dataset throughput: gene → image → shard pairs/s (Markdown)")
+    p.add_argument("--kinds", nargs="+", choices=["white", "color"], default=["white", "color"])
+    p.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    p.add_argument("--samples", type=int, default=600, help="images per run")
+    p.add_argument("--repeats", type=int, default=3, help="runs per cell; the median is shown")
+    p.add_argument("--size", type=int, default=224)
+    p.add_argument("--categories", nargs="+", default=["all"])
+    p.add_argument("--renderer", choices=["pyrender", "blender"], default="pyrender")
+    p.set_defaults(handler=_bench_data)
+
+
+def _categories(names: list[str] | None) -> tuple[str, ...]:
+    from gene_perception.registry import CATEGORIES
+
+    if not names:
+        raise CliError("--categories is required (names, or 'all')")
+    return tuple(CATEGORIES) if "all" in names else tuple(names)
+
+
+def _synth(args: argparse.Namespace) -> None:
+    from .dataset import SynthConfig, SynthError, preview_sheet, synthesize_dataset
+
+    try:
+        if args.preview:
+            print(f"wrote {preview_sheet(args.out, args.grid)}")
+            return
+        if args.genes is None:
+            raise CliError("--genes is required")
+        config = SynthConfig(
+            categories=_categories(args.categories), genes=args.genes, poses=args.poses,
+            kind=args.kind, seed=args.seed, size=args.size, mask=args.mask, depth=args.depth,
+            shard_size=args.shard_size, removal_rate=args.removal_rate,
+            fractions=tuple(args.split_fractions),
+            backgrounds=None if args.backgrounds is None else str(args.backgrounds.resolve()),
+            diffusion_model=None if args.diffusion_model is None
+            else str(args.diffusion_model.resolve()),
+            diffusion_steps=args.diffusion_steps,
+            diffusion_resolution=args.diffusion_resolution,
+            diffusion_device=args.diffusion_device, renderer=args.renderer)
+        manifest = synthesize_dataset(config, args.out, workers=args.workers,
+                                      ray_address=args.ray, progress=not args.no_progress)
+    except SynthError as exc:
+        raise CliError(str(exc)) from None
+    splits = ", ".join(f"{name} {entry['rows']}" for name, entry in manifest["splits"].items())
+    print(f"wrote {args.out}: {manifest['rows']} images of {manifest['genes']} genes "
+          f"({splits}) in {len(manifest['shards'])} shards")
+
+
+def _quantiles(args: argparse.Namespace) -> None:
+    from .dataset import SynthError
+    from .quantiles import write_quantiles
+
+    try:
+        result = write_quantiles(args.data, args.out, args.split)
+    except SynthError as exc:
+        raise CliError(str(exc)) from None
+    seen = sum(1 for entry in result["keys"].values() if entry["count"])
+    print(f"wrote {args.out}: {len(result['keys'])} keys ({seen} seen in {args.split}, the rest "
+          f"spaced over their declared range), {result['n_quantiles']} quantiles each")
+
+
+def _bench_data(args: argparse.Namespace) -> None:
+    from .bench import data_table
+
+    print(data_table(args.kinds, args.workers, args.samples, args.repeats, args.size,
+                     _categories(args.categories), args.renderer))
