@@ -620,8 +620,8 @@ def read_manifest(data_dir: str | Path) -> tuple[dict[str, Any], str]:
 
 
 def preview_sheet(data_dir: str | Path, grid: int = 8, out: str | Path | None = None) -> Path:
-    """A ``grid`` × ``grid`` contact sheet of the dataset's images for people: the first rows
-    of each shard in turn (train shards first), written to ``DIR/preview.png``."""
+    """A ``grid`` × ``grid`` contact sheet of the dataset's images for people: the shards' rows
+    taken in turn (train shards first), written to ``DIR/preview.png``."""
     import pyarrow.parquet as pq
 
     data_dir = Path(data_dir)
@@ -629,12 +629,13 @@ def preview_sheet(data_dir: str | Path, grid: int = 8, out: str | Path | None = 
     if grid < 1:
         raise SynthError("--grid must be at least 1")
     want = grid * grid
-    per_shard = -(-want // max(len(manifest["shards"]), 1))
     columns: list[list[bytes]] = []
     for shard in manifest["shards"]:
         table = pq.read_table(data_dir / shard["path"], columns=["image"])
-        columns.append(table.column("image").slice(0, per_shard).to_pylist())
-    images = [column[r] for r in range(per_shard) for column in columns if r < len(column)]
+        columns.append(table.column("image").slice(0, want).to_pylist())
+    # Round-robin over shards, so that short (val/test) shards do not leave the grid half empty.
+    depth = max((len(column) for column in columns), default=0)
+    images = [column[r] for r in range(depth) for column in columns if r < len(column)]
     tiles = [np.asarray(Image.open(io.BytesIO(data)).convert("RGB")) for data in images[:want]]
     if not tiles:
         raise SynthError(f"{data_dir}: the dataset holds no images")
