@@ -355,11 +355,16 @@ def test_bench_table_reports_what_it_ran():
 def test_blender_renderer_writes_the_same_rows(tmp_path):
     """The dataset writer runs behind either renderer; Blender's rows match pyrender's genes."""
     pytest.importorskip("bpy", reason="bpy is installed by `make test` (Makefile)")
+    from gene_perception.render_blender import import_bpy
+
+    import_bpy()  # workers started after the parent imported bpy must still import it
     tables = {}
     for renderer in ("pyrender", "blender"):
-        config = SynthConfig(categories=("Mug",), genes=2, poses=1, size=64, renderer=renderer)
-        synthesize_dataset(config, tmp_path / renderer, workers=1, progress=False)
-        tables[renderer] = pq.read_table(next((tmp_path / renderer).glob("*/shard-*.parquet")))
+        config = SynthConfig(categories=("Mug",), genes=2, poses=1, size=64, renderer=renderer,
+                             shard_size=1)
+        synthesize_dataset(config, tmp_path / renderer, workers=2, progress=False)
+        shards = sorted((tmp_path / renderer).glob("*/shard-*.parquet"))
+        tables[renderer] = pa.concat_tables([pq.read_table(shard) for shard in shards])
     assert tables["pyrender"]["gene"].to_pylist() == tables["blender"]["gene"].to_pylist()
     for png in tables["blender"]["image"].to_pylist():
         assert np.asarray(Image.open(io.BytesIO(png))).shape == (64, 64, 3)

@@ -68,6 +68,10 @@ def import_bpy() -> ModuleType:
     carries what Blender printed."""
     if "bpy" in sys.modules:
         return sys.modules["bpy"]
+    # Importing bpy appends Blender's script folders (…/bpy/5.0/scripts/modules, holding a
+    # package also named ``bpy``) to sys.path; a worker process started by a parent that had
+    # imported bpy inherits that sys.path and would import the scripts' package instead.
+    sys.path[:] = [p for p in sys.path if f"{os.sep}bpy{os.sep}" not in p]
     with tempfile.TemporaryFile() as log:
         try:
             with _fd_redirected(1, log.fileno()), _fd_redirected(2, log.fileno()):
