@@ -4,10 +4,11 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# Debian packages: OSMesa for headless rendering on CPU, libusb for open3d, the X/GL client
-# libraries Blender's bpy links against (it renders headless; they are not on a bare image).
-APT_PACKAGES := libosmesa6 libusb-1.0-0 libx11-6 libxrender1 libxfixes3 libxi6 libxkbcommon0 \
-	libsm6 libgl1
+# Debian packages: OSMesa for headless rendering on CPU; Mesa's EGL (the GPU rendering path,
+# tested here on Mesa's software EGL device); libusb for open3d; the X/GL client libraries
+# Blender's bpy links against (it renders headless; they are not on a bare image).
+APT_PACKAGES := libosmesa6 libegl1 libegl-mesa0 libgl1-mesa-dri libgbm1 libusb-1.0-0 \
+	libx11-6 libxrender1 libxfixes3 libxi6 libxkbcommon0 libsm6 libgl1
 export PYOPENGL_PLATFORM ?= osmesa
 
 .PHONY: demo test test-all bench docs system-deps clean

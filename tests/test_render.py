@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -84,3 +88,28 @@ def test_render_is_deterministic_and_follows_the_pose(renderer):
     assert np.array_equal(first, renderer.render(execute(gene)).image)
     gene.global_rotation = np.array([0.0, 0.0, 90.0])
     assert not np.array_equal(first, renderer.render(execute(gene)).image)
+
+
+def test_egl_platform_renders_the_same_image(tmp_path, renderer):
+    """The GPU path: pyrender on EGL (Mesa's software EGL device here, a GPU's EGL on a GPU
+    machine) gives the same framing and mask as OSMesa. The platform is chosen when PyOpenGL is
+    first imported, so EGL runs in a child process."""
+    script = (
+        "import sys, numpy as np\n"
+        "from gene_perception.execute import execute\n"
+        "from gene_perception.render import SceneRenderer\n"
+        "from gene_perception.sample import sample_gene\n"
+        "from OpenGL import platform\n"
+        "assert type(platform.PLATFORM).__name__ == 'EGLPlatform', platform.PLATFORM\n"
+        "result = SceneRenderer(size=224).render(execute(sample_gene('Laptop', "
+        "np.random.default_rng(4))), mask=True)\n"
+        "np.savez(sys.argv[1], image=result.image, mask=result.mask)\n")
+    out = tmp_path / "egl.npz"
+    env = {**os.environ, "PYOPENGL_PLATFORM": "egl"}
+    subprocess.run([sys.executable, "-c", script, str(out)], env=env, check=True, timeout=120)
+    egl = np.load(out)
+    osmesa = renderer.render(execute(sample_gene("Laptop", np.random.default_rng(4))), mask=True)
+    both = (egl["mask"] > 0) & (osmesa.mask > 0)
+    either = (egl["mask"] > 0) | (osmesa.mask > 0)
+    assert both.sum() / either.sum() > 0.97
+    assert np.abs(egl["image"].astype(int) - osmesa.image.astype(int)).mean() < 3.0
