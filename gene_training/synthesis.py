@@ -10,7 +10,6 @@ on any machine, with the same bytes.
 from __future__ import annotations
 
 import hashlib
-import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,7 +17,7 @@ import numpy as np
 from gene_perception.execute import ExecutedGene, execute
 from gene_perception.gene import Gene
 from gene_perception.render import object_radius
-from gene_perception.sample import sample_gene
+from gene_perception.sample import category_key, gene_rng, sample_gene
 
 #: Dataset splits, in the order shards are planned.
 SPLITS = ("train", "val", "test")
@@ -31,16 +30,6 @@ DEFAULT_POSES = 5
 # dataset's canonical genes are ``sample_genes``' genes; other draws get a tagged longer key.
 _POSE_STREAM = 1
 _APPEARANCE_STREAM = 2
-
-
-def category_key(category: str) -> int:
-    """Stable 32-bit key of a category name for seeding streams."""
-    return zlib.crc32(category.encode())
-
-
-def gene_rng(seed: int, category: str, index: int) -> np.random.Generator:
-    """The stream that samples gene ``index`` of ``category``."""
-    return np.random.default_rng([seed, category_key(category), index])
 
 
 def pose_rng(seed: int, category: str, index: int) -> np.random.Generator:

@@ -40,8 +40,17 @@ def sample_gene(category: Category | str, rng: np.random.Generator,
     return from_json(gene.to_json())
 
 
+def category_key(category: str) -> int:
+    """Stable 32-bit key of a category name for seeding random streams."""
+    return zlib.crc32(category.encode())
+
+
+def gene_rng(seed: int, category: str, index: int) -> np.random.Generator:
+    """The stream that samples gene ``index`` of ``category`` for ``seed``."""
+    return np.random.default_rng([seed, category_key(category), index])
+
+
 def sample_genes(category: Category | str, n: int, seed: int) -> list[Gene]:
     """``n`` genes from one seed; gene ``i`` depends only on (seed, category, i)."""
     name = category if isinstance(category, str) else category.name
-    key = zlib.crc32(name.encode())
-    return [sample_gene(name, np.random.default_rng([seed, key, i])) for i in range(n)]
+    return [sample_gene(name, gene_rng(seed, name, i)) for i in range(n)]
