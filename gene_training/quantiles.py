@@ -7,9 +7,9 @@ a template parameter (for packed per-item vectors, ``i`` is the index within the
 data never shows get an evenly spaced table over the declared range, marked ``count: 0``.
 
 Quantiles are computed over the training split only, so validation and test genes stay unseen.
-Continuous keys use linear interpolation between order statistics (NumPy's default, type 7);
-discrete keys (counts, flags) take the nearest order statistic, so every table value decodes to a
-valid integer.
+The rule per key is :func:`gene_perception.tokenizer.key_quantiles`: linear interpolation between
+order statistics for continuous keys; the nearest order statistic for discrete keys (counts,
+flags), so every table value decodes to a valid integer, with every allowed integer present.
 """
 
 from __future__ import annotations
@@ -17,71 +17,18 @@ from __future__ import annotations
 import json
 import os
 from collections import defaultdict
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from gene_perception.registry import CATEGORIES, GLOBAL_POSITION, GLOBAL_ROTATION
-from gene_perception.registry.core import Param
+# The key scheme and the quantile rule live in the runtime package: its tokenizer needs them.
+from gene_perception.tokenizer import N_FLOATS as N_QUANTILES
+from gene_perception.tokenizer import key_quantiles, param_key, pose_key, registry_keys
 
 from .dataset import SynthError, read_manifest
 
-N_QUANTILES = 1024
 FORMAT = "genevlm-quantiles/1"
-#: Pose keys: short name in the key → the registry's parameter (the gene's ``pose`` field).
-POSE_PARAMS: dict[str, Param] = {"position": GLOBAL_POSITION, "rotation": GLOBAL_ROTATION}
-
-
-def param_key(category: str, template: str, param: str, index: int) -> str:
-    """Key of component ``index`` of a template parameter."""
-    return f"{category}/{template}/{param}[{index}]"
-
-
-def pose_key(name: str, index: int) -> str:
-    """Key of component ``index`` of the global pose's ``position`` or ``rotation``."""
-    return f"pose/{name}[{index}]"
-
-
-@dataclass(frozen=True)
-class KeySpec:
-    """A key's declared range and kind, read from the registry."""
-
-    low: float
-    high: float
-    discrete: bool
-
-
-def registry_keys() -> dict[str, KeySpec]:
-    """Every key a valid gene of any category can hold, in registry order, with its range."""
-    keys: dict[str, KeySpec] = {}
-    for name, param in POSE_PARAMS.items():
-        for i, (low, high) in enumerate(zip(*param.bounds(max(param.lengths)))):
-            keys[pose_key(name, i)] = KeySpec(float(low), float(high), param.discrete)
-    for category in CATEGORIES.values():
-        for template in category.templates.values():
-            for param in template.params:
-                for i, (low, high) in enumerate(zip(*param.bounds(max(param.lengths)))):
-                    keys[param_key(category.name, template.name, param.name, i)] = \
-                        KeySpec(float(low), float(high), param.discrete)
-    return keys
-
-
-def quantiles(values: np.ndarray, n: int = N_QUANTILES, discrete: bool = False) -> np.ndarray:
-    """``n`` quantiles at probabilities ``k / (n - 1)``: linear between order statistics, or the
-    nearest order statistic when ``discrete``. Exact: with ``len(values) == n`` distinct values
-    the table is the sorted values themselves."""
-    ordered = np.sort(np.asarray(values, dtype=np.float64))
-    if ordered.size == 0:
-        raise ValueError("no values")
-    position = np.arange(n) * (ordered.size - 1) / (n - 1)
-    if discrete:
-        return ordered[np.rint(position).astype(np.int64)]
-    low = np.floor(position).astype(np.int64)
-    high = np.minimum(low + 1, ordered.size - 1)
-    return ordered[low] + (position - low) * (ordered[high] - ordered[low])
-
 
 def collect_values(data_dir: Path, shards: list[str]) -> dict[str, np.ndarray]:
     """Values per key from the listed shards: parameters from the gene JSON (one row per gene,
@@ -137,15 +84,9 @@ def dataset_quantiles(data_dir: str | Path, split: str = "train",
                          f"{', '.join(unknown[:5])}")
     table: dict[str, dict[str, Any]] = {}
     for key, spec in known.items():
-        data = values.get(key)
-        if data is not None and data.size:
-            q = quantiles(data, n, spec.discrete)
-            count = int(data.size)
-        else:
-            q = np.linspace(spec.low, spec.high, n)
-            q = np.rint(q) if spec.discrete else q
-            count = 0
-        table[key] = {"count": count, "discrete": spec.discrete, "values": q.tolist()}
+        data = values.get(key, np.zeros(0))
+        table[key] = {"count": int(data.size), "discrete": spec.discrete,
+                      "values": key_quantiles(data, spec, n).tolist()}
     split_counts = manifest["splits"].get(split, {})
     return {"format": FORMAT, "n_quantiles": n, "split": split,
             "source": {"data_dir": str(data_dir.resolve()), "manifest_sha256": manifest_sha,

@@ -15,8 +15,8 @@ import pytest
 
 from gene_perception.registry import CATEGORIES
 from gene_training.dataset import SynthConfig, synthesize_dataset
-from gene_training.quantiles import (N_QUANTILES, dataset_quantiles, param_key, pose_key,
-                                     quantiles, registry_keys)
+from gene_perception.tokenizer import key_quantiles, param_key, pose_key, quantiles, registry_keys
+from gene_training.quantiles import N_QUANTILES, dataset_quantiles
 
 GENEVLM = str(Path(sys.executable).parent / "genevlm")
 
@@ -107,9 +107,11 @@ def test_dataset_quantiles_use_the_train_split_only(dataset):
         assert len(values) == N_QUANTILES and np.all(np.diff(values) >= 0), key
         if key in expected:
             assert entry["count"] == len(expected[key]), key
-            assert np.array_equal(values, quantiles(np.array(expected[key]), N_QUANTILES,
-                                                    entry["discrete"])), key
-            assert values[0] == min(expected[key]) and values[-1] == max(expected[key])
+            assert np.array_equal(values, key_quantiles(np.array(expected[key]), specs[key])), key
+            if not entry["discrete"]:
+                assert values[0] == min(expected[key]) and values[-1] == max(expected[key])
+            else:  # every allowed integer is representable, observed or not
+                assert set(values) == set(range(int(specs[key].low), int(specs[key].high) + 1))
         else:  # never seen in training: evenly spaced over the declared range
             assert entry["count"] == 0
             assert values[0] == specs[key].low and values[-1] == specs[key].high

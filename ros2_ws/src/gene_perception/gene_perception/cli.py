@@ -72,6 +72,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(handler=_demo)
 
+    p = subparsers.add_parser("token-table",
+                              help="Markdown table of tokens per gene: text BPE vs float tokens "
+                                   "vs compact")
+    p.add_argument("--n", type=int, default=100, help="genes per category")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(handler=_token_table)
+
 
 def _categories(args: argparse.Namespace) -> None:
     from .registry import CATEGORIES, parameter_table
@@ -198,3 +205,9 @@ def _demo(args: argparse.Namespace) -> None:
     renderer.close()
     print(f"demo outputs: {args.out.resolve()} (per gene: gene.json, mesh.glb, mesh.obj, "
           f"object.urdf + meshes/, preview.png)")
+
+
+def _token_table(args: argparse.Namespace) -> None:
+    from .tokenizer import token_length_table
+
+    print(token_length_table(args.n, args.seed))
