@@ -231,7 +231,8 @@ def test_color_kind_by_diffusion(tmp_path):
     ControlNet pipeline from a local folder; right size and type out, deterministic."""
     from gene_training.diffusion import build_tiny_pipeline
 
-    torch = pytest.importorskip("torch")
+    import torch
+
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -298,7 +299,8 @@ def test_resume_after_sigkill_gives_the_uninterrupted_dataset(small, tmp_path):
 
 def test_ray_runs_the_same_shard_function(small, tmp_path):
     """The shards written by Ray tasks on a local 2-CPU Ray equal the local run's."""
-    ray = pytest.importorskip("ray")
+    import ray
+
     folder, manifest = small
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
@@ -354,10 +356,14 @@ def test_bench_table_reports_what_it_ran():
 
 def test_blender_renderer_writes_the_same_rows(tmp_path):
     """The dataset writer runs behind either renderer; Blender's rows match pyrender's genes."""
-    pytest.importorskip("bpy", reason="bpy is installed by `make test` (Makefile)")
     from gene_perception.render_blender import import_bpy
 
-    import_bpy()  # workers started after the parent imported bpy must still import it
+    try:
+        import_bpy()  # workers started after the parent imported bpy must still import it
+    except ImportError:
+        if os.environ.get("CI"):  # `make test` installs bpy: in CI its absence is a failure
+            raise
+        pytest.skip("bpy is not installed (the Makefile installs it with --no-deps)")
     tables = {}
     for renderer in ("pyrender", "blender"):
         config = SynthConfig(categories=("Mug",), genes=2, poses=1, size=64, renderer=renderer,
