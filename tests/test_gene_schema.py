@@ -223,3 +223,17 @@ def test_packed_parameter_length_follows_its_count():
     params["num_of_part"] = [n + 1 if n < 4 else n - 1]
     error = _raises(gene, errors.WrongVectorLength, "$.conceptualization[0].parameters.all_sizes")
     assert "num_of_part" in str(error)
+
+
+def test_a_gene_that_would_build_nothing_does_not_validate():
+    """Box's Fourfold_Cover declares that one flap must exist: all-zero flags would validate by
+    range but execute into an empty mesh, so validation rejects them at that path."""
+    for seed in range(200):
+        gene = sample_gene("Box", np.random.default_rng(seed)).to_json()
+        index = next((i for i, item in enumerate(gene["conceptualization"])
+                      if item["template"] == "Fourfold_Cover"), None)
+        if index is not None:
+            break
+    gene["conceptualization"][index]["parameters"]["has_cover"] = [0, 0, 0, 0]
+    _raises(gene, errors.ConstraintViolated,
+            f"$.conceptualization[{index}].parameters.has_cover")

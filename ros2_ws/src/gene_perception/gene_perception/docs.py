@@ -66,5 +66,11 @@ def reference_page() -> str:
                 lines.append("")
                 lines.append(f"Constraint: `{c.lhs[0]}[{c.lhs[1]}] <= {c.factor:g} * "
                              f"{c.rhs[0]}[{c.rhs[1]}] - {c.margin:g}`.")
+            for name in spec.at_least_one:
+                lines += ["", f"Constraint: at least one component of `{name}` is 1."]
+            if spec.empty_unless is not None:
+                rule = spec.empty_unless
+                lines += ["", f"Constraint: when every `{rule.param}{list(rule.components)}` is "
+                              f"<= {rule.threshold:g}, `{rule.boards}` holds at least one board."]
             lines.append("")
     return "\n".join(lines)

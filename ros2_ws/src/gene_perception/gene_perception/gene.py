@@ -174,6 +174,17 @@ def _instance(spec: ConceptTemplate, raw: Any, path: str) -> ConceptInstance:
                     f"{path}.{param.name}", f"has {len(values[param.name])} value(s), expected "
                                             f"{param.packed_length(items)} for "
                                             f"{param.items_of} = {items}")
+    for name in spec.at_least_one:
+        if not values[name].any():
+            raise errors.ConstraintViolated(f"{path}.{name}", f"{spec.name} builds nothing "
+                                                              f"unless one {name} is 1")
+    rule = spec.empty_unless
+    if rule is not None and all(values[rule.param][k] <= rule.threshold
+                                for k in rule.components) \
+            and (len(values[rule.boards]) < 2 or round(values[rule.boards][0]) < 1):
+        raise errors.ConstraintViolated(
+            f"{path}.{rule.boards}", f"{spec.name} builds nothing: {rule.param} is empty, so "
+                                     f"{rule.boards} must hold a board")
     for constraint in spec.constraints:
         bound = constraint.bound(values)
         name, index = constraint.lhs

@@ -146,7 +146,8 @@ FOURFOLD_COVER = template(
      angle("cover_rotation", 4, 0.0, 270.0,
            "opening of the front, behind, left, right flap: 0 flat over the opening, 90 "
            "upright, 270 folded down outside")],
-    _fourfold_cover, joints=tuple(_flap_joint(k) for k in range(4)))
+    _fourfold_cover, joints=tuple(_flap_joint(k) for k in range(4)),
+    at_least_one=("has_cover",))
 
 
 def _regular_cover(p) -> list[Part]:

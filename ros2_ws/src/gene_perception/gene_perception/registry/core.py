@@ -176,6 +176,19 @@ class Joint:
 
 
 @dataclass(frozen=True)
+class EmptyUnless:
+    """The template builds nothing when every listed component of ``param`` is at most
+    ``threshold``, unless its board vector ``boards`` (``[n, 9 per board]``) holds a board: such
+    a gene validates by ranges but would not execute, so validation and the decoding grammar
+    reject it."""
+
+    param: str
+    components: tuple[int, ...]
+    threshold: float
+    boards: str
+
+
+@dataclass(frozen=True)
 class Part:
     """One mesh part produced by a geometry function, in the template's local frame."""
 
@@ -198,6 +211,10 @@ class ConceptTemplate:
     geometry: GeometryFn
     joints: tuple[Joint, ...] = ()
     constraints: tuple[Constraint, ...] = ()
+    #: Flag vectors of which at least one component must be 1 (a carton with no flap at all
+    #: builds nothing).
+    at_least_one: tuple[str, ...] = ()
+    empty_unless: EmptyUnless | None = None
 
     def __post_init__(self) -> None:
         names = [p.name for p in self.params]
@@ -213,6 +230,11 @@ class ConceptTemplate:
                     raise ValueError(f"{self.name}: constraint names unknown parameter {ref}")
             if names.index(c.rhs[0]) > names.index(c.lhs[0]):
                 raise ValueError(f"{self.name}: constraint {c} must reference an earlier parameter")
+        rule_names = list(self.at_least_one)
+        if self.empty_unless is not None:
+            rule_names += [self.empty_unless.param, self.empty_unless.boards]
+        if any(n not in names for n in rule_names):
+            raise ValueError(f"{self.name}: emptiness rule names an unknown parameter")
 
     @cached_property
     def param_map(self) -> dict[str, Param]:
@@ -220,11 +242,12 @@ class ConceptTemplate:
 
 
 def template(name: str, role: str, doc: str, params: list[Param], geometry: GeometryFn,
-             joints: tuple[Joint, ...] = (), constraints: tuple[Constraint, ...] = ()
+             joints: tuple[Joint, ...] = (), constraints: tuple[Constraint, ...] = (),
+             at_least_one: tuple[str, ...] = (), empty_unless: EmptyUnless | None = None
              ) -> ConceptTemplate:
     """Declare a template; ``position`` and ``rotation`` are appended to its parameters."""
     return ConceptTemplate(name, role, doc, (*params, POSITION, ROTATION), geometry, joints,
-                           constraints)
+                           constraints, at_least_one, empty_unless)
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,8 @@ from __future__ import annotations
 import numpy as np
 
 from . import furniture_parts as fp
-from .core import (Category, Joint, Param, Part, SampledInstance, Slot, count, flag, length,
-                   packed, template)
+from .core import (Category, EmptyUnless, Joint, Param, Part, SampledInstance, Slot, count, flag,
+                   length, packed, template)
 
 MAX_LAYERS = 6      # whole-width shelves
 MAX_DIVIDERS = 4    # vertical dividers per compartment
@@ -136,7 +136,7 @@ ENCLOSED_LEG = template(
      length("inner_sizes", 2, 0.005, 0.05, "thickness of the side boards (x), of the front and "
                                            "back boards (z)"),
      fp.board_param("additional_legs_params", 4, "Feet, centres in the template frame.")],
-    _enclosed_leg)
+    _enclosed_leg, empty_unless=EmptyUnless("size", (0, 2), 0.01, "additional_legs_params"))
 
 # --- doors ------------------------------------------------------------------------------------
 

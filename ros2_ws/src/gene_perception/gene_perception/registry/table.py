@@ -21,8 +21,8 @@ import numpy as np
 
 from .. import geometry as g
 from . import furniture_parts as fp
-from .core import (Category, Joint, Param, Part, SampledInstance, Slot, angle, count, flag,
-                   length, packed, template)
+from .core import (Category, EmptyUnless, Joint, Param, Part, SampledInstance, Slot, angle, count,
+                   flag, length, packed, template)
 
 MAX_DRAWERS = 8
 MAX_DOORS = 4
@@ -225,7 +225,8 @@ REGULAR_SUBLAYER = template(
      fp.board_param("additional_sublayers_params", MAX_BOARDS,
                     "Extra boards (pedestal sides, backs, bottoms), centres in the object "
                     "frame.")],
-    _regular_sublayer)
+    _regular_sublayer,
+    empty_unless=EmptyUnless("number_of_subs", (0,), 0.5, "additional_sublayers_params"))
 CYLINDRICAL_SUBLAYER = template(
     "Cylindrical_sublayer", "shelf", "Round shelf discs stacked below the desktop.",
     [length("subs_size", 2, (0.05, 0.008), (0.9, 0.06), "each disc's radius, thickness (y)"),
@@ -271,7 +272,7 @@ REGULAR_PARTITION = template(
             "side boards' thickness (x), height (y), depth (z)"),
      length("rear_size", 2, (0.05, 0.005), (1.0, 0.05), "rear board height (y), thickness (z)"),
      length("left_right_separation", 1, 0.2, 2.4, "clear x distance between the side boards")],
-    _partition)
+    _partition, at_least_one=("has_partition",))
 
 # --- drawers and doors ------------------------------------------------------------------------
 
