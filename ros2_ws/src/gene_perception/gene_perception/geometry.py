@@ -183,6 +183,14 @@ def band(path_xy, width: float, depth: float) -> Mesh:
     return loft(np.concatenate([xy, z], axis=2))
 
 
+def u_path(half: float, post: float, n: int = 24) -> np.ndarray:
+    """A 2-D U (upside down): a post from (-half, 0) up to ``post``, a half circle of radius
+    ``half`` over the top in ``n`` points, a post down to (half, 0)."""
+    t = np.linspace(np.pi, 0.0, n)
+    arc = np.stack([half * np.cos(t), post + half * np.sin(t)], axis=1)
+    return np.concatenate([[[-half, 0.0]], arc, [[half, 0.0]]])
+
+
 def mirror_x(mesh: Mesh) -> Mesh:
     """Mirror image across the plane x = 0, faces re-wound to stay outward."""
     return mesh[0] * np.array([-1.0, 1.0, 1.0]), mesh[1][:, ::-1]

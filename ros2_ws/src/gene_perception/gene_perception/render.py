@@ -134,9 +134,10 @@ class RenderResult:
     depth: np.ndarray | None = None
 
 
-def object_radius(executed: ExecutedGene) -> float:
-    """Largest distance of a vertex from the object origin, joints at the gene's state."""
-    poses = executed.link_poses()
+def object_radius(executed: ExecutedGene, poses: dict[str, np.ndarray] | None = None) -> float:
+    """Largest distance of a vertex from the object origin, joints at the gene's state
+    (``poses``: the links' poses when the caller already has them)."""
+    poses = executed.link_poses() if poses is None else poses
     return max(float(np.linalg.norm(transform(link.vertices, poses[link.name]), axis=1).max())
                for link in executed.links)
 
@@ -208,12 +209,12 @@ class SceneRenderer:
     def _render(self, executed: ExecutedGene, appearance: Appearance | None, mask: bool,
                 depth: bool) -> RenderResult:
         pyrender = self._pyrender
-        radius = object_radius(executed)
+        poses = executed.link_poses()
+        radius = object_radius(executed, poses)
         camera_pose = self.camera.pose(radius, None if appearance is None else appearance.jitter)
         ambient = 0.15 if appearance is None else appearance.ambient
         scene = pyrender.Scene(bg_color=[1.0, 1.0, 1.0, 1.0], ambient_light=[ambient] * 3)
         root = pose_matrix(executed.gene.global_position, executed.gene.global_rotation)
-        poses = executed.link_poses()
         nodes = []
         for k, link in enumerate(executed.links):
             if appearance is None:

@@ -246,12 +246,12 @@ class BlenderRenderer:
                mask: bool = False, depth: bool = False) -> RenderResult:
         """Render the gene at its global pose from the fixed camera (WhiteImage when
         ``appearance`` is None: untextured grey on white, a head light and a key light)."""
-        radius = object_radius(executed)
+        poses = executed.link_poses()
+        radius = object_radius(executed, poses)
         camera_pose = self.camera.pose(radius, None if appearance is None else appearance.jitter)
         self._clear_frame()
         self._set_passes(mask, depth)
         root = pose_matrix(executed.gene.global_position, executed.gene.global_rotation)
-        poses = executed.link_poses()
         for k, link in enumerate(executed.links):
             if appearance is None:
                 material = (GREY, _WHITE_METALLIC, _WHITE_ROUGHNESS)

@@ -88,15 +88,10 @@ CURVED_HANDLE = template(
 
 
 def _round_u_handle(p) -> list[Part]:
-    rod = p["inner_radius"][0]
-    half = p["vertical_separation"][0] / 2
-    post = p["vertical_length"][0]
-    t = np.linspace(np.pi, 0.0, 24)
-    arc = np.stack([half * np.cos(t), post + half * np.sin(t)], axis=1)
     # Left post up, the half torus over the top, right post down: one round rod.
-    path_xy = np.concatenate([[[-half, 0.0]], arc, [[half, 0.0]]])
+    path_xy = g.u_path(p["vertical_separation"][0] / 2, p["vertical_length"][0])
     path = np.column_stack([path_xy, np.zeros(len(path_xy))])
-    return [Part("handle", *g.sweep(path, rod))]
+    return [Part("handle", *g.sweep(path, p["inner_radius"][0]))]
 
 
 ROUND_U_HANDLE = template(
@@ -110,10 +105,7 @@ ROUND_U_HANDLE = template(
 
 def _flat_u_handle(p) -> list[Part]:
     thick, post, depth = p["vertical_size"]
-    half = p["vertical_separation"][0] / 2
-    t = np.linspace(np.pi, 0.0, 24)
-    arc = np.stack([half * np.cos(t), post + half * np.sin(t)], axis=1)
-    path = np.concatenate([[[-half, 0.0]], arc, [[half, 0.0]]])
+    path = g.u_path(p["vertical_separation"][0] / 2, post)
     return [Part("handle", *g.band(path, thick, depth))]
 
 

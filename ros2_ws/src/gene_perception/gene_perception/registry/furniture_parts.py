@@ -165,6 +165,29 @@ def board_vector(sizes, centers, euler_deg=None) -> np.ndarray:
 # --- doors --------------------------------------------------------------------------------------
 
 
+def item_rows(p, count: str, vector: str, stride: int) -> np.ndarray:
+    """The packed ``vector`` as (items, stride) rows, one per item of the ``count`` parameter."""
+    n = int(round(p[count][0]))
+    return np.asarray(p[vector], float)[:stride * n].reshape(n, stride)
+
+
+def item_row(p, vector: str, stride: int, k: int) -> np.ndarray:
+    """Row ``k`` of the packed ``vector`` (for joint callables, which see one item)."""
+    return np.asarray(p[vector], float)[stride * k: stride * k + stride]
+
+
+def drawer_handle_centers(center, box, front, handle_size, offset_xy, separation,
+                          count) -> np.ndarray:
+    """(n, 2, 3) centres of each drawer's one or two handles: at the box centre plus
+    ``offset_xy``, two handles ``separation`` apart in x, standing proud of the front panel."""
+    sign = np.where(np.round(count) >= 2, 1.0, 0.0)[:, None] * np.array([1.0, -1.0])
+    x = center[:, 0:1] + offset_xy[:, 0:1] + sign * separation[:, None] / 2
+    y = np.broadcast_to(center[:, 1:2] + offset_xy[:, 1:2], x.shape)
+    z = np.broadcast_to(center[:, 2:3] + box[:, 2:3] / 2 + front[:, 2:3] + handle_size[:, 2:3] / 2,
+                        x.shape)
+    return np.stack([x, y, z], -1)
+
+
 def hinge_sides(handle_x, door_x) -> np.ndarray:
     """-1 (hinge on the leaf's left edge) or +1 (right edge), per door: opposite the handle;
     for a centred handle, on the side of the carcass wall the door is nearer to; else left."""

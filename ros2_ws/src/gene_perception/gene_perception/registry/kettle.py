@@ -335,16 +335,8 @@ CYLINDRICAL_HANDLE = template(
 # --- top (U) handles --------------------------------------------------------------------------
 
 
-def _u_path(half: float, post: float, n: int = 20) -> np.ndarray:
-    """(back, up) points: a post from (-half, 0) up, a half circle over, a post down to (half, 0);
-    'back' is -z."""
-    t = np.linspace(np.pi, 0.0, n)
-    arc = np.stack([half * np.cos(t), post + half * np.sin(t)], axis=1)
-    return np.concatenate([[[-half, 0.0]], arc, [[half, 0.0]]])
-
-
 def _round_u_handle(p) -> list[Part]:
-    path = _u_path(p["vertical_separation"][0] / 2, p["vertical_length"][0])
+    path = g.u_path(p["vertical_separation"][0] / 2, p["vertical_length"][0], 20)
     path3 = np.stack([np.zeros(len(path)), path[:, 1], -path[:, 0]], axis=1)
     return [Part("handle", *g.sweep(path3, p["mounting_radius"][0]))]
 
@@ -360,7 +352,7 @@ ROUND_U_HANDLE = template(
 
 def _flat_u_handle(p) -> list[Part]:
     width, post, thick = p["vertical_size"]
-    band = g.band(_u_path(p["vertical_separation"][0] / 2, post), thick, width)
+    band = g.band(g.u_path(p["vertical_separation"][0] / 2, post, 20), thick, width)
     return [Part("handle", *g.place(band, rotation=(0.0, 90.0, 0.0)))]
 
 

@@ -147,18 +147,15 @@ _DOOR_ITEM = [(0.08, 1.3), (0.05, 2.4), (0.008, 0.08),          # door_size w, h
               (-1.5, 1.5), (-1.5, 1.5), (-0.6, 0.6)]            # door_offset x, y, z
 
 
-def _door_items(p) -> np.ndarray:
-    n = int(round(p["number_of_door"][0]))
-    return np.asarray(p["doors_params"], float)[:12 * n].reshape(n, 12)
-
-
 def _doors(p) -> list[Part]:
-    d = _door_items(p)
+    d = fp.item_rows(p, "number_of_door", "doors_params", 12)
     return fp.door_parts(d[:, 0:3], d[:, 3:6], d[:, 6:8], d[:, 9:12])
 
 
-def _door_item(p, k) -> np.ndarray:
-    return np.asarray(p["doors_params"], float)[12 * k: 12 * k + 12]
+def _door_leaf(p, k: int) -> tuple:
+    """Door ``k``'s width, closed centre, handle x offset and opening, for its joint."""
+    d = fp.item_row(p, "doors_params", 12, k)
+    return d[0], d[9:12], d[6], d[8]
 
 
 REGULAR_DOOR = template(
@@ -172,8 +169,7 @@ REGULAR_DOOR = template(
             "written negative for left hinges, positive for right ones); door_offset (x, y, z) "
             "of the closed leaf's centre")],
     _doors,
-    joints=fp.door_joints(lambda p, k: (_door_item(p, k)[0], _door_item(p, k)[9:12],
-                                        _door_item(p, k)[6], _door_item(p, k)[8])))
+    joints=fp.door_joints(_door_leaf))
 
 # --- drawers ----------------------------------------------------------------------------------
 
@@ -189,28 +185,16 @@ _DRAWER_ITEM = [(0.05, 1.3), (0.02, 0.6), (0.08, 0.85),          # drawer_size w
                 (-1.5, 1.5), (-1.5, 1.5), (-0.6, 1.2)]           # drawer_offset x, y, z
 
 
-def _drawer_items(p) -> np.ndarray:
-    n = int(round(p["number_of_drawer"][0]))
-    return np.asarray(p["drawers_params"], float)[:20 * n].reshape(n, 20)
-
-
 def _drawers(p) -> list[Part]:
-    d = _drawer_items(p)
+    d = fp.item_rows(p, "number_of_drawer", "drawers_params", 20)
     box, offset = d[:, 0:3], d[:, 17:20]
     front = d[:, 4:7]
     front_center = offset + np.column_stack([np.zeros(len(d)), d[:, 7],
                                              box[:, 2] / 2 + front[:, 2] / 2])
-    sign = np.where(np.round(d[:, 10]) >= 2, 1.0, 0.0)[:, None] * np.array([1.0, -1.0])
-    handle_x = offset[:, 0:1] + d[:, 14:15] + sign * d[:, 16:17] / 2
-    handle_y = np.broadcast_to(offset[:, 1:2] + d[:, 15:16], handle_x.shape)
-    handle_z = np.broadcast_to(offset[:, 2:3] + box[:, 2:3] / 2 + front[:, 2:3] + d[:, 13:14] / 2,
-                               handle_x.shape)
+    handles = fp.drawer_handle_centers(offset, box, front, d[:, 11:14], d[:, 14:16], d[:, 16],
+                                       d[:, 10])
     return fp.drawer_parts(box, offset, d[:, 3], d[:, 8], d[:, 9], front, front_center,
-                           d[:, 11:14], np.stack([handle_x, handle_y, handle_z], -1), d[:, 10])
-
-
-def _drawer_item(p, k) -> np.ndarray:
-    return np.asarray(p["drawers_params"], float)[20 * k: 20 * k + 20]
+                           d[:, 11:14], handles, d[:, 10])
 
 
 REGULAR_DRAWER = template(
@@ -227,8 +211,8 @@ REGULAR_DRAWER = template(
             "the box centre, z pulled out towards the front")],
     _drawers,
     joints=(Joint("drawer", "prismatic", (0.0, 0.0, 1.0),
-                  lambda p, k: _drawer_item(p, k)[17:20].copy(),
-                  lambda p, k: (0.0, 0.8 * float(_drawer_item(p, k)[2])),
+                  lambda p, k: fp.item_row(p, "drawers_params", 20, k)[17:20].copy(),
+                  lambda p, k: (0.0, 0.8 * float(fp.item_row(p, "drawers_params", 20, k)[2])),
                   doc="Each drawer slides out towards the front by up to 0.8 of its depth from "
                       "its position in the gene."),))
 

@@ -289,27 +289,20 @@ _DRAWER_ITEM = [(0.05, 1.2), (0.02, 0.5), (0.08, 0.8),            # drawer_size 
                 (-1.5, 1.5), (-1.5, 1.5), (-0.8, 1.2)]            # drawer_offset x, y, z
 
 
-def _drawer_item(p, k) -> np.ndarray:
-    return np.asarray(p["drawers_params"], float)[21 * k: 21 * k + 21]
-
-
 def _drawer_box_center(item: np.ndarray) -> np.ndarray:
     return item[18:21] - np.array([0.0, item[1] / 2, 0.0])
 
 
 def _drawers(p) -> list[Part]:
-    n = int(round(p["number_of_drawer"][0]))
-    d = np.asarray(p["drawers_params"], float)[:21 * n].reshape(n, 21)
+    d = fp.item_rows(p, "number_of_drawer", "drawers_params", 21)
+    n = len(d)
     box, front = d[:, 0:3], d[:, 4:7]
     center = d[:, 18:21] - np.column_stack([np.zeros(n), box[:, 1] / 2, np.zeros(n)])
     front_center = center + np.column_stack([np.zeros(n), d[:, 7], box[:, 2] / 2 + front[:, 2] / 2])
-    sign = np.where(np.round(d[:, 10]) >= 2, 1.0, 0.0)[:, None] * np.array([1.0, -1.0])
-    hx = center[:, 0:1] + d[:, 15:16] + sign * d[:, 17:18] / 2
-    hy = np.broadcast_to(center[:, 1:2] + d[:, 16:17], hx.shape)
-    hz = np.broadcast_to(center[:, 2:3] + box[:, 2:3] / 2 + front[:, 2:3] + d[:, 13:14] / 2,
-                         hx.shape)
+    handles = fp.drawer_handle_centers(center, box, front, d[:, 11:14], d[:, 15:17], d[:, 17],
+                                       d[:, 10])
     return fp.drawer_parts(box, center, d[:, 3], d[:, 8], d[:, 9], front, front_center,
-                           d[:, 11:14], np.stack([hx, hy, hz], -1), d[:, 10], d[:, 14])
+                           d[:, 11:14], handles, d[:, 10], d[:, 14])
 
 
 REGULAR_DRAWER = template(
@@ -327,8 +320,8 @@ REGULAR_DRAWER = template(
             "towards the front)")],
     _drawers,
     joints=(Joint("drawer", "prismatic", (0.0, 0.0, 1.0),
-                  lambda p, k: _drawer_box_center(_drawer_item(p, k)),
-                  lambda p, k: (0.0, 0.8 * float(_drawer_item(p, k)[2])),
+                  lambda p, k: _drawer_box_center(fp.item_row(p, "drawers_params", 21, k)),
+                  lambda p, k: (0.0, 0.8 * float(fp.item_row(p, "drawers_params", 21, k)[2])),
                   doc="Each drawer slides out towards the front by up to 0.8 of its depth from "
                       "its position in the gene."),))
 
@@ -340,17 +333,19 @@ _DOOR_ITEM = [(0.08, 1.0), (0.05, 1.3), (0.008, 0.05),           # door_size w, 
               (-1.5, 1.5), (-1.5, 1.5), (-0.8, 0.8)]             # door_offset x, y, z
 
 
-def _door_item(p, k) -> np.ndarray:
-    return np.asarray(p["doors_params"], float)[13 * k: 13 * k + 13]
-
-
 def _door_center(item: np.ndarray) -> np.ndarray:
     return item[10:13] - np.array([0.0, item[1] / 2, 0.0])
 
 
+def _door_leaf(p, k: int) -> tuple:
+    """Door ``k``'s width, closed centre, handle x offset and opening, for its joint."""
+    d = fp.item_row(p, "doors_params", 13, k)
+    return d[0], _door_center(d), d[7], d[9]
+
+
 def _doors(p) -> list[Part]:
-    n = int(round(p["number_of_door"][0]))
-    d = np.asarray(p["doors_params"], float)[:13 * n].reshape(n, 13)
+    d = fp.item_rows(p, "number_of_door", "doors_params", 13)
+    n = len(d)
     center = d[:, 10:13] - np.column_stack([np.zeros(n), d[:, 1] / 2, np.zeros(n)])
     return fp.door_parts(d[:, 0:3], d[:, 3:6], d[:, 7:9], center, d[:, 6])
 
@@ -366,8 +361,7 @@ REGULAR_DOOR = template(
             "from the handle; written negative for left hinges, positive for right ones); "
             "door_offset (x, y of the leaf's top edge, z of its centre, closed)")],
     _doors,
-    joints=fp.door_joints(lambda p, k: (_door_item(p, k)[0], _door_center(_door_item(p, k)),
-                                        _door_item(p, k)[7], _door_item(p, k)[9])))
+    joints=fp.door_joints(_door_leaf))
 
 # --- assembly ---------------------------------------------------------------------------------
 
