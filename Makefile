@@ -19,10 +19,13 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/pip install --quiet --upgrade pip
 	# The local CPU wheel; an unpinned torch would pull several GB of CUDA wheels.
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[dev,train]'
+	$(BIN)/pip install --quiet -e '.[dev,train,eval]'
 	# Blender backend (render_blender.py). --no-deps: every bpy pins numpy<2 for its audio module
 	# only, while pyrender needs numpy>=2; rendering works with numpy 2 (tests prove it).
 	$(BIN)/pip install --quiet --no-deps bpy==5.0.1
+	# xgrammar, the anchor of `genevlm bench grammar`: --no-deps, because its Linux wheel
+	# requires triton (its GPU kernels); on the CPU it needs only tvm-ffi beside the extras.
+	$(BIN)/pip install --quiet --no-deps xgrammar==0.2.8 'apache-tvm-ffi>=0.1.11'
 	@touch $(STAMP)
 
 system-deps:

@@ -75,6 +75,82 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--renderer", choices=["pyrender", "blender"], default="pyrender")
     p.set_defaults(handler=_bench_data)
 
+    _register_train(subparsers)
+
+
+def _register_train(subparsers: argparse._SubParsersAction) -> None:
+    from .train import TrainConfig
+
+    d = TrainConfig("white", ".", ".")
+    p = subparsers.add_parser(
+        "train", help="train a GeneVLM model (stage 1 white, stage 2 color; resumable)",
+        description="Train on a genevlm synth dataset. Stage white starts a new GeneNet or a "
+                    "pretrained Qwen2.5-VL (--base, a local folder); stage color continues from "
+                    "the stage-1 run (--base STAGE1_OUT). Rerun the same command to resume. "
+                    "Multi-GPU / multi-node: accelerate launch --config_file "
+                    "configs/accelerate/<ddp|fsdp|zero2|zero3>.yaml -m gene_perception.cli "
+                    "train ...")
+    p.add_argument("--stage", required=True, choices=["white", "color"])
+    p.add_argument("--data", required=True, type=Path, help="dataset folder (genevlm synth)")
+    p.add_argument("--out", required=True, type=Path, help="run folder (model in OUT/model)")
+    p.add_argument("--base", type=Path,
+                   help="stage white: a local Qwen2.5-VL folder (qwen2_5_vl); stage color: the "
+                        "stage-1 run folder")
+    p.add_argument("--model-type", choices=["genenet", "qwen2_5_vl"], default=d.model_type)
+    p.add_argument("--model-option", action="append", default=[], metavar="KEY=JSON",
+                   help="model configuration field for a new model, e.g. hidden_size=256, "
+                        "lora={\"r\": 16} (repeatable)")
+    p.add_argument("--general-sft", nargs="+", type=Path, default=[], metavar="FILE",
+                   help="general instruction data (LLaVA-style JSONL or Parquet with images)")
+    p.add_argument("--sft-ratio", type=float, default=d.sft_ratio,
+                   help="share of general instruction samples among all samples")
+    for name in ("batch_size", "grad_accum", "max_steps", "warmup_steps", "seed", "log_every",
+                 "eval_every", "save_every", "val_samples", "keep_checkpoints", "workers"):
+        p.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(d, name))
+    for name in ("lr", "min_lr_ratio", "weight_decay", "grad_clip"):
+        p.add_argument("--" + name.replace("_", "-"), type=float, default=getattr(d, name))
+    p.add_argument("--mixed-precision", choices=["auto", "no", "bf16", "fp16"],
+                   default=d.mixed_precision,
+                   help="auto: bf16 on GPUs and CPUs with native bf16, else full precision")
+    p.add_argument("--time-budget-min", type=float,
+                   help="stop after this many minutes with a checkpoint (rerun to continue)")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(handler=_train)
+
+
+def _train(args: argparse.Namespace) -> None:
+    import json
+
+    from gene_perception.models import ModelLoadError
+
+    from .train import TrainConfig, TrainError, train
+
+    options = {}
+    for item in args.model_option:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise CliError(f"--model-option {item!r}: expected KEY=VALUE")
+        try:
+            options[key] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key] = value
+    try:
+        config = TrainConfig(
+            stage=args.stage, data=str(args.data), out=str(args.out),
+            base=str(args.base) if args.base else None, model_type=args.model_type,
+            model_options=options, general_sft=[str(p) for p in args.general_sft],
+            sft_ratio=args.sft_ratio, batch_size=args.batch_size, grad_accum=args.grad_accum,
+            max_steps=args.max_steps, lr=args.lr, min_lr_ratio=args.min_lr_ratio,
+            warmup_steps=args.warmup_steps, weight_decay=args.weight_decay,
+            grad_clip=args.grad_clip, mixed_precision=args.mixed_precision, seed=args.seed,
+            log_every=args.log_every, eval_every=args.eval_every, save_every=args.save_every,
+            val_samples=args.val_samples, keep_checkpoints=args.keep_checkpoints,
+            workers=args.workers, time_budget_min=args.time_budget_min)
+        model = train(config, progress=not args.no_progress)
+    except (TrainError, ModelLoadError, ValueError) as exc:
+        raise CliError(str(exc)) from None
+    print(f"model: {model}")
+
 
 def _categories(names: list[str] | None) -> tuple[str, ...]:
     from gene_perception.registry import CATEGORIES

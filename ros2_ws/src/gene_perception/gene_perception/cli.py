@@ -53,6 +53,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, type=Path, help="output folder")
     p.set_defaults(handler=_execute)
 
+    p = subparsers.add_parser(
+        "parse", help="images → Digital Genes (gene.json, mesh.glb, object.urdf, preview.png)",
+        description="Parse each image (files or folders of images) into OUT/<image stem>/ with "
+                    "gene.json, mesh.glb, mesh.obj, object.urdf + meshes/, preview.png (the input "
+                    "beside renders of the predicted gene) and parse.json (timing). Decoding is "
+                    "always constrained by the gene grammar, so every gene executes.")
+    p.add_argument("images", nargs="+", type=Path, help="image files or folders")
+    p.add_argument("--model", type=Path,
+                   help="model folder or training run (default: $GENEVLM_MODEL, else the "
+                        "embedded models/genenet-cpu)")
+    p.add_argument("--out", required=True, type=Path, help="output folder")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
+    p.add_argument("--no-preview", action="store_true", help="skip preview.png (faster)")
+    p.set_defaults(handler=_parse)
+
     p = subparsers.add_parser("docs", help="write the generated template reference page")
     p.add_argument("--out", type=Path, default=Path("docs/templates.md"))
     p.set_defaults(handler=_docs)
@@ -205,6 +221,28 @@ def _demo(args: argparse.Namespace) -> None:
     renderer.close()
     print(f"demo outputs: {args.out.resolve()} (per gene: gene.json, mesh.glb, mesh.obj, "
           f"object.urdf + meshes/, preview.png)")
+
+
+def _parse(args: argparse.Namespace) -> None:
+    from .models import ModelLoadError
+    from .runtime import GeneParser, ImageReadError
+
+    if args.batch_size < 1:
+        raise CliError("--batch-size must be at least 1")
+    try:
+        parser = GeneParser(args.model, device=args.device)
+        try:
+            done = parser.run(args.images, args.out, args.batch_size, not args.no_preview)
+        finally:
+            parser.close()
+    except (ModelLoadError, ImageReadError) as exc:
+        raise CliError(str(exc)) from None
+    for item in done:
+        templates = ", ".join(i.template for i in item.result.gene.instances)
+        print(f"{item.source} → {item.folder}  {item.result.gene.category}: {templates} "
+              f"({item.seconds:.2f} s)")
+    print(f"parse outputs: {args.out.resolve()} (per image: gene.json, mesh.glb, mesh.obj, "
+          f"object.urdf + meshes/, preview.png, parse.json)")
 
 
 def _token_table(args: argparse.Namespace) -> None:

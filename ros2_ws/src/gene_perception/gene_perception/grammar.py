@@ -1,8 +1,9 @@
-"""FSM-constrained decoding of the ``compact`` serialisation (SPEC §5).
+"""FSM-constrained decoding of both serialisations (SPEC §5), and its xgrammar anchor.
 
 :class:`GeneGrammar` is an engine-agnostic finite-state machine generated from the registry and a
 :class:`~gene_perception.tokenizer.GeneTokenizer`: ``allowed(state)`` gives the token ids that keep
-the output a valid, executable gene, ``advance(state, token)`` the next state. The structure::
+the output a valid, executable gene, ``advance(state, token)`` the next state. The structure of
+the ``compact`` serialisation::
 
     <bos> <Cat> pose(6 floats) { <Cat/Template> params... }* <eos>
 
@@ -16,16 +17,29 @@ later constrained component feasible (no dead ends), and for count parameters yi
 lengths the parameter allows. A template's ``at_least_one`` flag vectors cannot end all zero and
 its ``empty_unless`` rule forces a board when the rest is empty (the geometry would be empty).
 
+:class:`JsonGeneGrammar` decodes the ``json`` serialisation with the same decisions: it runs a
+:class:`GeneGrammar` as its core and renders the text between two float tokens (the tokenizer's
+JSON layout) as a token trie, so the category, template and vector-length choices are branches
+of the trie and everything else is forced. The trie holds the tokenizer's own ids for that text:
+one id per piece in the closed vocabulary, base BPE tokens for a pretrained tokenizer extended
+with the gene tokens (its canonical tokenisation, the one ``encode`` gives). A multi-length
+vector's length is decided by its ``,`` or ``]``, so a JSON state may follow several core states
+(one per length still possible).
+
 Per token, ``allowed`` returns a precomputed array (or a slice of one: a constraint's bound cuts
 a prefix of the value-sorted ids), so the hot path allocates no vocabulary-sized arrays.
-:class:`GeneLogitsProcessor` applies it to transformers' ``generate`` (greedy, sampling, beam
-search); :meth:`GeneGrammar.forced_run` gives the jump-forward tokens.
+:class:`GeneLogitsProcessor` applies either grammar to transformers' ``generate`` (greedy,
+sampling, beam search); ``forced_run`` gives the jump-forward tokens for a hand-written loop.
+:func:`xgrammar_ebnf` writes the same grammar as EBNF for xgrammar, the anchor of
+:func:`grammar_overhead_table`.
 """
 
 from __future__ import annotations
 
 import bisect
+import json
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -34,11 +48,12 @@ import numpy as np
 from .gene import RANGE_TOLERANCE
 from .registry import CATEGORIES
 from .registry.core import Category, ConceptTemplate, Param
-from .tokenizer import (BOS, EOS, POSE_PARAMS, GeneTokenizer, category_token, length_token,
-                        param_key, pose_key, template_token)
+from .tokenizer import (BOS, END_CODE, EOS, JSON_INSTANCE_END, JSON_PARAM_END,
+                        JSON_POSE_TO_INSTANCES, JSON_POSITION_TO_ROTATION, JSON_SEPARATOR,
+                        JSON_TAIL, POSE_PARAMS, GeneTokenizer, category_token, json_head,
+                        json_instance_head, json_param_head, length_token, param_key, pose_key,
+                        template_token)
 
-#: (template, parameter) flag vectors whose components may not all be 0: the geometry would be
-#: empty (e.g. a Box Fourfold_Cover without any flap).
 # State phases
 START, CATEGORY, POSE, SLOTS, LENGTH, FLOAT, DONE = range(7)
 
@@ -99,12 +114,70 @@ class _Template:
     params: list[_Param]
 
 
-class GeneGrammar:
-    """The compact-serialisation FSM of every registry category for ``tokenizer``."""
+class _Grammar:
+    """What both grammars share on top of ``initial``/``allowed``/``advance``/``is_final``.
 
-    def __init__(self, tokenizer: GeneTokenizer) -> None:
-        if tokenizer.serialization != "compact":
-            raise ValueError("GeneGrammar handles the compact serialisation")
+    ``end``: the token that ends a gene (``<eos>``, ``</code>``), also what a finished row may
+    take (padding); ``end_ids``: it as an array; ``vocab_size``: ids are below it.
+    """
+
+    vocab_size: int
+    end: int
+    end_ids: np.ndarray
+
+    def initial(self) -> State | JsonState:
+        raise NotImplementedError
+
+    def is_final(self, state: State | JsonState) -> bool:
+        raise NotImplementedError
+
+    def allowed(self, state: State | JsonState) -> np.ndarray:
+        raise NotImplementedError
+
+    def advance(self, state: State | JsonState, token: int) -> State | JsonState:
+        raise NotImplementedError
+
+    def forced(self, state: State | JsonState) -> int | None:
+        """The only allowed token, if exactly one is allowed (jump-forward)."""
+        ids = self.allowed(state)
+        return int(ids[0]) if ids.size == 1 else None
+
+    def forced_run(self, state: State | JsonState) -> list[int]:
+        """The run of forced tokens from ``state`` (each then the only choice)."""
+        out = []
+        while (tok := self.forced(state)) is not None:
+            out.append(tok)
+            state = self.advance(state, tok)
+        return out
+
+    def accepts(self, ids: Iterable[int]) -> bool:
+        """Whether ``ids`` is a complete gene under the grammar."""
+        state = self.initial()
+        try:
+            for t in ids:
+                state = self.advance(state, t)
+        except ValueError:
+            return False
+        return self.is_final(state)
+
+    def mask(self, state: State | JsonState, size: int | None = None) -> np.ndarray:
+        """Boolean allowed-mask of length ``size`` (default: the vocabulary)."""
+        m = np.zeros(size or self.vocab_size, bool)
+        m[self.allowed(state)] = True
+        return m
+
+
+class GeneGrammar(_Grammar):
+    """The compact-serialisation FSM of every registry category for ``tokenizer``.
+
+    ``core=True`` builds it over a ``json`` tokenizer (whose vocabulary carries the compact
+    tokens too) as the decision core of :class:`JsonGeneGrammar`.
+    """
+
+    def __init__(self, tokenizer: GeneTokenizer, *, core: bool = False) -> None:
+        if tokenizer.serialization != "compact" and not core:
+            raise ValueError("GeneGrammar decodes the compact serialisation; use "
+                             "JsonGeneGrammar (or grammar_for) for json")
         self.tokenizer = tokenizer
         self.table = tokenizer.table
         ids = tokenizer.ids
@@ -113,7 +186,8 @@ class GeneGrammar:
         self.bos, self.eos = ids[BOS], ids[EOS]
         self.categories: list[Category] = list(CATEGORIES.values())
         self._bos_ids = np.array([self.bos], np.int64)
-        self._eos_ids = np.array([self.eos], np.int64)
+        self.end = self.eos
+        self.end_ids = np.array([self.end], np.int64)
         self._cat_ids = np.array([ids[category_token(c.name)] for c in self.categories], np.int64)
         self._cat_of = {int(t): k for k, t in enumerate(self._cat_ids)}
         self._pose = [self._comp(pose_key(name, i), param, i)
@@ -251,7 +325,7 @@ class GeneGrammar:
             return self._cat_ids
         if ph == START:
             return self._bos_ids
-        return self._eos_ids[:0]
+        return self.end_ids[:0]
 
     def _float_ids(self, state: State) -> np.ndarray:
         comp, lo, hi = self._float_range(state)
@@ -361,134 +435,560 @@ class GeneGrammar:
             pi += 1
         return State(SLOTS, state.cat, state.slot, state.count)
 
-    def forced(self, state: State) -> int | None:
-        """The only allowed token, if exactly one is allowed (jump-forward)."""
-        ids = self.allowed(state)
-        return int(ids[0]) if ids.size == 1 else None
 
-    def forced_run(self, state: State) -> list[int]:
-        """The run of forced tokens from ``state`` (each then the only choice)."""
-        out = []
-        while (tok := self.forced(state)) is not None:
-            out.append(tok)
-            state = self.advance(state, tok)
+# ------------------------------------------------------------------------------ json grammar
+
+@dataclass
+class _Gap:
+    """The token trie of the JSON text from one float token to the next (or to the end).
+
+    Node 0 is the root; ``allowed[n]`` are the ids leaving node ``n`` (ascending),
+    ``children[n]`` maps them to nodes, and ``leaves[n]`` lists, for a path that ends at ``n``,
+    (index of the core state it starts from, the core tokens its text stands for).
+    """
+
+    children: list[dict[int, int]]
+    allowed: list[np.ndarray]
+    leaves: dict[int, tuple[tuple[int, tuple[int, ...]], ...]]
+
+    @classmethod
+    def build(cls, paths: list[tuple[list[int], int, tuple[int, ...]]]) -> "_Gap":
+        children: list[dict[int, int]] = [{}]
+        ends: dict[int, list[tuple[int, tuple[int, ...]]]] = {}
+        for ids, core, tokens in paths:
+            node = 0
+            for t in ids:
+                node = children[node].setdefault(t, len(children))
+                if node == len(children):
+                    children.append({})
+            ends.setdefault(node, []).append((core, tokens))
+        if 0 in ends or any(children[n] for n in ends):
+            raise ValueError("the JSON text between two numbers is not prefix-free in this "
+                             "tokenizer")
+        return cls(children, [np.array(sorted(c), np.int64) for c in children],
+                   {n: tuple(e) for n, e in ends.items()})
+
+
+class JsonState(NamedTuple):
+    """A JSON grammar state. At a number (``gap`` None): the core states whose next token it
+    is (usually one; one per length still possible inside a multi-length vector), or the core's
+    final state. Inside the text between two numbers: the core states that text starts from,
+    its trie and the node reached."""
+
+    cores: tuple[State, ...]
+    gap: _Gap | None = None
+    node: int = 0
+
+
+class JsonGeneGrammar(_Grammar):
+    """The ``json``-serialisation FSM: the :class:`GeneGrammar` decisions, rendered as the
+    tokenizer's JSON text (closed vocabulary, or a pretrained tokenizer's BPE)."""
+
+    def __init__(self, tokenizer: GeneTokenizer) -> None:
+        if tokenizer.serialization != "json":
+            raise ValueError("JsonGeneGrammar decodes the json serialisation; use GeneGrammar "
+                             "(or grammar_for) for compact")
+        empty = [f"{c.name}/{t.name}.{p.name}" for c in CATEGORIES.values()
+                 for t in c.templates.values() for p in t.params if 0 in p.lengths]
+        if empty:  # every vector has a number, so the text between numbers is prefix-free
+            raise ValueError(f"the JSON grammar needs non-empty vectors: {empty}")
+        self.tokenizer = tokenizer
+        self.core = GeneGrammar(tokenizer, core=True)
+        self.bof = tokenizer.bof
+        self.end = tokenizer.ids[END_CODE]
+        self.vocab_size = len(tokenizer)
+        self.end_ids = np.array([self.end], np.int64)
+        self._gaps: dict[tuple, _Gap] = {}
+        self._initial = JsonState((self.core.initial(),), self._gap((("start",),)))
+
+    # ------------------------------------------------------------------ the text between numbers
+
+    def _key(self, pre: State, post: State) -> tuple:
+        """What the text after a float token depends on (``pre`` → ``post``: the core step)."""
+        if pre.phase == POSE:
+            n = len(post.values) if post.phase == POSE else 6
+            return {3: ("rotation",), 6: ("instances", post.cat)}.get(n, ("sep",))
+        if post.phase == FLOAT and post.param == pre.param:
+            return ("sep",)
+        if post.phase == FLOAT:
+            return ("param", post.cat, post.tpl, post.param, ())
+        if post.phase == LENGTH:
+            return ("param", post.cat, post.tpl, post.param,
+                    tuple(self.core.allowed(post).tolist()))
+        return ("slots", post.cat, post.slot, post.count)
+
+    def _texts(self, key: tuple) -> list[tuple[list[str], tuple[int, ...]]]:
+        """The possible texts (pieces) for a key, each with the core tokens it stands for."""
+        core, kind = self.core, key[0]
+        if kind == "sep":
+            return [(JSON_SEPARATOR, ())]
+        if kind == "start":
+            return [(json_head(c.name), (core.bos, int(t)))
+                    for c, t in zip(core.categories, core._cat_ids)]
+        if kind == "rotation":
+            return [(JSON_POSITION_TO_ROTATION, ())]
+        if kind == "instances":
+            return self._instances(JSON_POSE_TO_INSTANCES, State(SLOTS, key[1]), True)
+        if kind == "param":
+            _, cat, tpl, param, lengths = key
+            pieces = [*JSON_PARAM_END,
+                      *json_param_head(core._templates[cat][tpl].params[param].param.name,
+                                       False)]
+            return [(pieces, (n,)) for n in lengths] or [(pieces, ())]
+        _, cat, slot, count = key
+        return self._instances([*JSON_PARAM_END, *JSON_INSTANCE_END],
+                               State(SLOTS, cat, slot, count), False)
+
+    def _instances(self, before: list[str], slots: State,
+                   first: bool) -> list[tuple[list[str], tuple[int, ...]]]:
+        """Texts from a slot decision: each allowed template up to its first number, or the
+        end of the gene."""
+        core, out = self.core, []
+        for tok in core.allowed(slots).tolist():
+            if tok == core.eos:
+                out.append(([*before, *JSON_TAIL], (tok,)))
+                continue
+            state = core.advance(slots, tok)
+            t = core._templates[slots.cat][state.tpl]
+            pieces = [*before, *json_instance_head(t.spec.name, first),
+                      *json_param_head(t.params[0].param.name, True)]
+            lengths = core.allowed(state).tolist() if state.phase == LENGTH else []
+            out += [(pieces, (tok, n)) for n in lengths] or [(pieces, (tok,))]
         return out
 
-    def accepts(self, ids) -> bool:
-        """Whether ``ids`` is a complete gene under the grammar."""
-        state = self.initial()
-        try:
-            for t in ids:
-                state = self.advance(state, t)
-        except ValueError:
-            return False
-        return self.is_final(state)
+    def _gap(self, keys: tuple) -> _Gap:
+        gap = self._gaps.get(keys)
+        if gap is None:
+            paths = [(self.tokenizer.fragment_ids(pieces), k, tokens)
+                     for k, key in enumerate(keys) for pieces, tokens in self._texts(key)]
+            gap = self._gaps[keys] = _Gap.build(paths)
+        return gap
 
-    def mask(self, state: State, size: int | None = None) -> np.ndarray:
-        """Boolean allowed-mask of length ``size`` (default: the vocabulary)."""
-        m = np.zeros(size or self.vocab_size, bool)
-        m[self.allowed(state)] = True
-        return m
+    # --------------------------------------------------------------------------- API
+
+    def initial(self) -> JsonState:
+        return self._initial
+
+    def is_final(self, state: JsonState) -> bool:
+        return state.gap is None and state.cores[0].phase == DONE
+
+    def allowed(self, state: JsonState) -> np.ndarray:
+        """Allowed token ids (ascending; do not modify the array)."""
+        if state.gap is not None:
+            return state.gap.allowed[state.node]
+        if len(state.cores) == 1:
+            return self.core.allowed(state.cores[0])
+        return np.unique(np.concatenate([self.core.allowed(c) for c in state.cores]))
+
+    def advance(self, state: JsonState, token: int) -> JsonState:
+        """The state after ``token``; ``ValueError`` if the token is not allowed."""
+        token = int(token)
+        gap = state.gap
+        if gap is not None:
+            node = gap.children[state.node].get(token)
+            if node is None:
+                raise ValueError(f"token {token} not allowed here")
+            ends = gap.leaves.get(node)
+            if ends is None:
+                return JsonState(state.cores, gap, node)
+            cores = []
+            for k, tokens in ends:
+                core = state.cores[k]
+                for t in tokens:
+                    core = self.core.advance(core, t)
+                cores.append(core)
+            return JsonState(tuple(cores))
+        if self.is_final(state):
+            raise ValueError("the gene is complete")
+        steps = []
+        for pre in state.cores:
+            try:
+                steps.append((pre, self.core.advance(pre, token)))
+            except ValueError:
+                continue
+        if not steps:
+            raise ValueError(f"token {token} not allowed here")
+        return JsonState(tuple(post for _, post in steps),
+                         self._gap(tuple(self._key(pre, post) for pre, post in steps)))
+
+
+def grammar_for(tokenizer: GeneTokenizer) -> GeneGrammar | JsonGeneGrammar:
+    """The grammar of the tokenizer's serialisation."""
+    return GeneGrammar(tokenizer) if tokenizer.serialization == "compact" \
+        else JsonGeneGrammar(tokenizer)
 
 
 class GeneLogitsProcessor:
     """transformers ``LogitsProcessor``: disallowed scores become ``-inf``.
 
-    ``input_ids[:, prompt_length:]`` are the generated tokens, decoded by the grammar from
-    ``start`` (default the initial state, which expects ``<bos>``; pass
-    ``grammar.advance(grammar.initial(), grammar.bos)`` when the prompt ends with ``<bos>``).
-    States are kept per row keyed by the row's bytes, so rows reordered by beam search find their
-    parent's state and advance by one token; an unknown row is re-advanced from ``start``. After
-    ``<eos>`` a row (padding in greedy/sampling) only allows ``<eos>``.
+    ``input_ids[:, prompt_length:]`` are the generated tokens, decoded by the grammar (either
+    serialisation's) from ``start`` (default the initial state, which expects ``<bos>``, or
+    ``<code>`` in the json form; pass ``grammar.advance(grammar.initial(), grammar.bos)`` when
+    the prompt ends with ``<bos>``). States are kept per row keyed by the row's bytes, so rows
+    reordered by beam search find their parent's state and advance by one token; an unknown row
+    is re-advanced from ``start``. After the end (``<eos>``, ``</code>``) a row (padding in
+    greedy/sampling) only allows that end token.
     """
 
-    def __init__(self, grammar: GeneGrammar, prompt_length: int, start: State | None = None):
+    def __init__(self, grammar: GeneGrammar | JsonGeneGrammar, prompt_length: int,
+                 start: State | JsonState | None = None) -> None:
         self.grammar = grammar
         self.prompt_length = int(prompt_length)
         self.start = grammar.initial() if start is None else start
-        self._states: dict[bytes, State] = {}
-        self._mask = np.ones((0, 0), bool)  # reused buffer (consumed within each call)
+        self._states: dict[bytes, State | JsonState] = {}
         import torch
 
         self._torch = torch
+        # The additive mask (0 allowed, -inf not), its rows and its torch view, reused: adding
+        # it costs less than masked_fill and leaves the scores transformers passes in untouched.
+        # Each call resets only the entries the previous call opened, not the whole vocabulary.
+        self._bias = np.zeros((0, 0), np.float32)
+        self._rows: list[np.ndarray] = []
+        self._bias_t = torch.from_numpy(self._bias)
+        self._opened: list[np.ndarray] = []
 
-    def _state(self, row: np.ndarray, parents: dict[bytes, State]) -> State:
-        g = self.grammar
-        parent = parents.get(row[:-1].tobytes()) if row.size > self.prompt_length else None
-        if parent is not None:
-            return parent if g.is_final(parent) else g.advance(parent, row[-1])
-        state = self.start
-        for t in row[self.prompt_length:]:
+    def _replay(self, row: np.ndarray) -> State | JsonState:
+        """The state of a row whose parent is unknown, from ``start``."""
+        g, state = self.grammar, self.start
+        for t in row[self.prompt_length:].tolist():
             if g.is_final(state):
                 break
             state = g.advance(state, t)
         return state
 
     def __call__(self, input_ids, scores):
-        torch = self._torch
-        ids = (input_ids if input_ids.device.type == "cpu" else input_ids.cpu()).numpy()
-        parents, states = self._states, {}
-        mask = self._mask
-        if mask.shape != tuple(scores.shape):
-            mask = self._mask = np.ones(tuple(scores.shape), bool)
-        else:
-            mask.fill(True)
-        for b in range(ids.shape[0]):
-            row = ids[b]
-            key = row.tobytes()
+        ids = (input_ids if input_ids.is_cpu else input_ids.cpu()).numpy()
+        batch, width = ids.shape
+        if self._bias.shape != scores.shape:
+            self._bias = np.full(tuple(scores.shape), -np.inf, np.float32)
+            self._rows, self._opened = list(self._bias), []
+            self._bias_t = self._torch.from_numpy(self._bias)
+        rows = self._rows
+        for b, allowed in enumerate(self._opened):
+            rows[b][allowed] = -np.inf
+        g, parents, states, opened = self.grammar, self._states, {}, []
+        data = ids.tobytes()
+        size = len(data) // batch if batch else 0
+        for b in range(batch):
+            key = data[b * size:(b + 1) * size]
             state = states.get(key)
             if state is None:
-                state = self._state(row, parents)
+                # the row without its last token: its parent in the previous call
+                parent = parents.get(key[:-ids.itemsize]) if width > self.prompt_length else None
+                if parent is None:
+                    state = self._replay(ids[b])
+                else:
+                    state = parent if g.is_final(parent) else g.advance(parent, int(ids[b, -1]))
                 states[key] = state
-            allowed = self.grammar.allowed(state)
-            mask[b, allowed if allowed.size else self.grammar._eos_ids] = False
-        self._states = states
-        m = torch.from_numpy(mask)
-        if scores.device.type != "cpu":
-            m = m.to(scores.device, non_blocking=False)
-        return scores.masked_fill(m, float("-inf"))
+            allowed = g.allowed(state)
+            if not allowed.size:
+                allowed = g.end_ids
+            rows[b][allowed] = 0.0
+            opened.append(allowed)
+        self._states, self._opened = states, opened
+        add = self._bias_t
+        if not scores.is_cpu or scores.dtype != add.dtype:
+            add = add.to(scores.device, scores.dtype)
+        return scores + add
+
+
+# -------------------------------------------------------------------------- xgrammar anchor
+
+def _int_range(lo: int, hi: int) -> str:
+    """EBNF for the decimal integers ``lo..hi`` (no leading zeros)."""
+    alts = []
+    for n in range(len(str(lo)), len(str(hi)) + 1):
+        a, b = max(lo, 10 ** (n - 1) if n > 1 else 0), min(hi, 10 ** n - 1)
+        alts += _same_length_range(str(a), str(b))
+    return alts[0] if len(alts) == 1 else "(" + " | ".join(alts) + ")"
+
+
+def _same_length_range(a: str, b: str) -> list[str]:
+    """Alternatives matching the digit strings ``a..b`` of one length."""
+    if len(a) == 1:
+        return [f'"{a}"' if a == b else f"[{a}-{b}]"]
+    if a[0] == b[0]:
+        rest = _same_length_range(a[1:], b[1:])
+        return [f'"{a[0]}" ' + (rest[0] if len(rest) == 1 else "(" + " | ".join(rest) + ")")]
+    n, out = len(a) - 1, []
+    first, last = int(a[0]), int(b[0])
+    if a[1:] != "0" * n:
+        out += _same_length_range(a, a[0] + "9" * n)
+        first += 1
+    tail = b[1:] != "9" * n
+    if tail:
+        last -= 1
+    if first <= last:
+        out.append((f'"{first}"' if first == last else f"[{first}-{last}]") + " [0-9]" * n)
+    if tail:
+        out += _same_length_range(b[0] + "0" * n, b)
+    return out
+
+
+def xgrammar_ebnf(grammar: GeneGrammar | JsonGeneGrammar) -> str:
+    """The grammar as xgrammar EBNF (root rule ``root``), generated like ours from the registry
+    and the tokenizer: category → slots (counts) → templates → parameters in order → float
+    tokens, each component's float tokens restricted to the quantile indices ours allows for its
+    key (range, integrality, counts with an allowed packed length), written as digit ranges.
+    The end token (``<eos>``, ``</code>``) is the stop token, not part of the text. Not
+    expressed (ours enforces them): template constraints between components, a packed vector's
+    length tied to its count's value (any allowed packed length is accepted), ``at_least_one``
+    and ``empty_unless``."""
+    core = grammar.core if isinstance(grammar, JsonGeneGrammar) else grammar
+    as_json = isinstance(grammar, JsonGeneGrammar)
+    bof, floats = core.bof, {}
+    cats = " | ".join(f"cat_{k}" for k in range(len(core.categories)))
+    rules = [f"root ::= ({cats})" if as_json else f"root ::= {json.dumps(BOS)} ({cats})"]
+
+    def lit(pieces: list[str]) -> str:
+        return json.dumps("".join(pieces))
+
+    def num(comp: _Comp) -> str:
+        idx = (comp.ids - bof).tolist()
+        runs, start = [], 0
+        for k in range(1, len(idx) + 1):
+            if k == len(idx) or idx[k] != idx[k - 1] + 1:
+                runs.append((idx[start], idx[k - 1]))
+                start = k
+        name = "f_" + "_".join(f"{a}_{b}" for a, b in runs)
+        if name not in floats:
+            floats[name] = f'{name} ::= "<F" ' + " | ".join(_int_range(a, b) for a, b in runs) \
+                + ' ">"'
+        return name
+
+    sep = f" {lit(JSON_SEPARATOR)} " if as_json else " "
+    lead = f"{lit(JSON_SEPARATOR)} " if as_json else ""
+
+    def seq(comps: list[_Comp]) -> str:
+        return sep.join(num(c) for c in comps)
+
+    def vector(p: _Param) -> str:
+        """Vectors of exactly the allowed lengths (compact: after their <L{n}> token)."""
+        if p.length_ids is not None and not as_json:
+            return "(" + " | ".join(f'"{length_token(n)}" {seq(p.comps[:n])}'
+                                    for n in p.lengths) + ")"
+        lengths, tail = sorted(p.lengths), ""
+        for a, b in reversed(list(zip(lengths, lengths[1:]))):
+            tail = f" ({lead}{seq(p.comps[a:b])}{tail})?"
+        return seq(p.comps[:lengths[0]]) + tail
+
+    pose = core._pose
+    tail = JSON_TAIL[:JSON_TAIL.index(END_CODE)]
+    for k, cat in enumerate(core.categories):
+        tpls = core._templates[k]
+        for j, t in enumerate(tpls):
+            parts = [lit(json_instance_head(t.spec.name, True)) if as_json
+                     else json.dumps(template_token(cat.name, t.spec.name))]
+            for i, p in enumerate(t.params):
+                parts += [lit(json_param_head(p.param.name, i == 0)), vector(p),
+                          lit(JSON_PARAM_END)] if as_json else [vector(p)]
+            if as_json:
+                parts.append(lit(JSON_INSTANCE_END))
+            rules.append(f"tpl_{k}_{j} ::= " + " ".join(parts))
+        slots = []
+        for s, slot in enumerate(cat.slots):
+            alts = " | ".join(f"tpl_{k}_{j}" for j, t in enumerate(tpls) if t.slot == s)
+            rules.append(f"slot_{k}_{s} ::= {alts}")
+            lo, hi = slot.min_count, slot.max_count
+            if as_json and s == 0:
+                if lo < 1:
+                    raise ValueError(f"{cat.name}: the anchor grammar needs a required first slot")
+                ref = f"slot_{k}_0" + ("" if hi == 1 else
+                                       f' ({lit(JSON_SEPARATOR)} slot_{k}_0){{{lo - 1},{hi - 1}}}')
+            else:
+                one = f"({lit(JSON_SEPARATOR)} slot_{k}_{s})" if as_json else f"slot_{k}_{s}"
+                ref = one if (lo, hi) == (1, 1) else f"{one}{{{lo},{hi}}}"
+            slots.append(ref)
+        if as_json:
+            head = [lit(json_head(cat.name)), seq(pose[:3]), lit(JSON_POSITION_TO_ROTATION),
+                    seq(pose[3:]), lit(JSON_POSE_TO_INSTANCES), *slots, lit(tail)]
+        else:
+            head = [json.dumps(category_token(cat.name)), seq(pose), *slots]
+        rules.append(f"cat_{k} ::= " + " ".join(head))
+    return "\n".join(rules + list(floats.values())) + "\n"
+
+
+def xgrammar_compile(grammar: GeneGrammar | JsonGeneGrammar) -> object:
+    """:func:`xgrammar_ebnf` compiled by xgrammar for the grammar's tokenizer (``TokenizerInfo``
+    from the closed vocabulary's strings, or from the extended transformers tokenizer), the end
+    token as its stop token: an ``xgrammar.CompiledGrammar``."""
+    try:
+        import xgrammar as xgr
+    except ImportError as exc:
+        raise ImportError(f"the xgrammar anchor needs xgrammar ({exc}); `make` installs it, or "
+                          f"pip install --no-deps xgrammar==0.2.8 'apache-tvm-ffi>=0.1.11'") \
+            from None
+
+    tokenizer = grammar.tokenizer
+    stop = [grammar.end]
+    if tokenizer.base is None:
+        info = xgr.TokenizerInfo(list(tokenizer.tokens), xgr.VocabType.RAW,
+                                 vocab_size=len(tokenizer), stop_token_ids=stop)
+    else:
+        info = xgr.TokenizerInfo.from_huggingface(tokenizer.base, vocab_size=len(tokenizer),
+                                                  stop_token_ids=stop)
+    return xgr.GrammarCompiler(info, max_threads=1).compile_grammar(xgrammar_ebnf(grammar))
 
 
 # ----------------------------------------------------------------------------- overhead
 
-def grammar_overhead_table(tokenizer: GeneTokenizer | None = None, n_genes: int = 20,
-                           seed: int = 0) -> str:
-    """Markdown table: median µs per generated token of ``allowed`` + ``advance`` (batch 1) and
-    of :class:`GeneLogitsProcessor` ``__call__`` (batch 1 and 32), replaying sampled genes'
-    compact token sequences (a table built from other sampled genes)."""
+def _batches(seqs: list[list[int]], batch: int, end: int) -> list[np.ndarray]:
+    """Sequences grouped ``batch`` at a time (longest first), padded with the end token."""
+    seqs = sorted(seqs, key=len, reverse=True)
+    out = []
+    for k in range(0, len(seqs) - batch + 1, batch):
+        group = seqs[k:k + batch]
+        rows = np.full((batch, len(group[0])), end, np.int64)
+        for r, s in enumerate(group):
+            rows[r, :len(s)] = s
+        out.append(rows)
+    return out
+
+
+def _loop_ns(grammar: GeneGrammar | JsonGeneGrammar, rows: np.ndarray, vocab: int) -> list[int]:
+    """Per step, ns of a hand-written decode loop's grammar work over the batch: per row
+    ``allowed`` into an additive mask (the previous step's entries reset) and ``advance`` by the
+    row's token, then the mask added to the logits in place (finished rows allow their end
+    token)."""
     import torch
 
-    from .tokenizer import sample_posed_genes, table_from_genes
+    batch = rows.shape[0]
+    states = [grammar.initial()] * batch
+    bias = np.full((batch, vocab), -np.inf, np.float32)
+    bias_rows, opened = list(bias), [grammar.end_ids] * batch
+    bias_t, logits, out = torch.from_numpy(bias), torch.zeros(batch, vocab), []
+    tokens = rows.tolist()
+    for n in range(rows.shape[1]):
+        t0 = time.perf_counter_ns()
+        for b in range(batch):
+            state = states[b]
+            if grammar.is_final(state):
+                allowed = grammar.end_ids
+            else:
+                allowed = grammar.allowed(state)
+                states[b] = grammar.advance(state, tokens[b][n])
+            bias_rows[b][opened[b]] = -np.inf
+            bias_rows[b][allowed] = 0.0
+            opened[b] = allowed
+        logits.add_(bias_t)
+        out.append(time.perf_counter_ns() - t0)
+    return out
 
-    if tokenizer is None:
-        train = [g for c in CATEGORIES for g in sample_posed_genes(c, 30, seed + 1)]
-        tokenizer = GeneTokenizer(table_from_genes(train), "compact")
-    grammar = GeneGrammar(tokenizer)
-    seqs = [tokenizer.encode(g) for c in CATEGORIES for g in sample_posed_genes(c, n_genes, seed)
-            [: max(1, n_genes // 4)]]
-    step = []
-    for seq in seqs:
-        state = grammar.initial()
-        for t in seq:
-            t0 = time.perf_counter_ns()
-            grammar.allowed(state)
-            state = grammar.advance(state, t)
-            step.append(time.perf_counter_ns() - t0)
-    rows = ["| measure | median µs / token |", "|---|---|",
-            f"| allowed()+advance(), batch 1 | {np.median(step) / 1e3:.2f} |"]
-    vocab = len(tokenizer)
-    for batch in (1, 32):
-        times = []
-        for seq in seqs[:8]:
-            proc = GeneLogitsProcessor(grammar, 0)
-            full = torch.tensor([seq] * batch)
-            scores = torch.zeros(batch, vocab)
-            prefixes = [full[:, :n] for n in range(len(seq))]
-            for prefix in prefixes:
-                t0 = time.perf_counter_ns()
-                proc(prefix, scores)
-                times.append(time.perf_counter_ns() - t0)
-        rows.append(f"| GeneLogitsProcessor.__call__, batch {batch} (per row-token) | "
-                    f"{np.median(times) / 1e3 / batch:.2f} (per call "
-                    f"{np.median(times) / 1e3:.1f}) |")
+
+def _xgrammar_loop_ns(compiled: object, rows: np.ndarray, vocab: int, end: int) -> list[int]:
+    """Per step, ns of the same loop with xgrammar: the next-token bitmask of the unfinished
+    rows (``GrammarMatcher``, or ``BatchGrammarMatcher`` on one thread), applied to the logits
+    in place, and the rows' tokens accepted."""
+    import torch
+    import xgrammar as xgr
+
+    batch = rows.shape[0]
+    matchers = [xgr.GrammarMatcher(compiled) for _ in range(batch)]
+    bitmask = xgr.allocate_token_bitmask(batch, vocab)
+    logits, out = torch.zeros(batch, vocab), []
+    batcher = xgr.BatchGrammarMatcher(max_threads=1)
+    tokens, live = rows.tolist(), list(range(batch))
+    for n in range(rows.shape[1]):
+        t0 = time.perf_counter_ns()
+        if batch == 1:
+            matchers[0].fill_next_token_bitmask(bitmask)
+            xgr.apply_token_bitmask_inplace(logits, bitmask)
+            matchers[0].accept_token(tokens[0][n])
+        else:
+            active = [matchers[r] for r in live]
+            batcher.batch_fill_next_token_bitmask(active, bitmask, live)
+            xgr.apply_token_bitmask_inplace(logits, bitmask, indices=live)
+            xgr.BatchGrammarMatcher.batch_accept_token(active, [tokens[r][n] for r in live])
+        out.append(time.perf_counter_ns() - t0)
+        live = [r for r in live if tokens[r][n] != end]
+    return out
+
+
+def _processor_ns(processor: Callable, rows: np.ndarray, vocab: int) -> list[int]:
+    """Per step, ns of a transformers logits processor over the batch's prefixes."""
+    import torch
+
+    full, scores, out = torch.from_numpy(rows), torch.zeros(rows.shape[0], vocab), []
+    for n in range(rows.shape[1]):
+        prefix = full[:, :n]
+        t0 = time.perf_counter_ns()
+        processor(prefix, scores)
+        out.append(time.perf_counter_ns() - t0)
+    return out
+
+
+def grammar_overhead_table(n_genes: int = 4, batch: int = 32, repeats: int = 3,
+                           seed: int = 0) -> str:
+    """Markdown table: mask overhead per generated token (median µs), ours and xgrammar side by
+    side, for the compact form, the closed-vocabulary json form and the json form under a
+    byte-level BPE extended with the gene tokens (:func:`extend_pretrained`; a BPE trained on
+    gene text stands in for a VLM's tokenizer). The token sequences of ``n_genes`` sampled
+    genes per category are replayed as if generated (quantiles from other sampled genes).
+
+    *Loop*: what a hand-written decode loop pays per token: ours ``allowed`` + ``advance`` +
+    the mask added to the logits; xgrammar (:func:`xgrammar_ebnf` compiled) bitmask fill +
+    apply + accept. *LogitsProcessor*: transformers' interface, :class:`GeneLogitsProcessor` vs
+    ``xgrammar.contrib.hf.LogitsProcessor``. Batch ``batch`` replays that many different genes
+    at once (finished rows padded with the end token); its figures are per row. Each figure is
+    the lowest of ``repeats`` medians, the engines taking turns (a shared machine's load moves
+    them together). Build: our grammar's constructor and xgrammar's compile (the quantile table
+    exists already). Torch runs on one thread, as both grammars do."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _overhead_rows(n_genes, batch, repeats, seed)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _overhead_rows(n_genes: int, batch: int, repeats: int, seed: int) -> str:
+    from transformers import PreTrainedTokenizerFast
+
+    from .tokenizer import sample_posed_genes, table_from_genes, train_text_bpe
+
+    train = [g for c in CATEGORIES for g in sample_posed_genes(c, 30, seed + 1)]
+    table = table_from_genes(train)
+    genes = [g for c in CATEGORIES for g in sample_posed_genes(c, n_genes, seed)]
+    closed = GeneTokenizer(table, "json")
+    bpe = PreTrainedTokenizerFast(tokenizer_object=train_text_bpe(
+        [g.dumps() for g in train] + [closed.text(g) for g in train], 1000))
+    forms = {"compact": GeneTokenizer(table, "compact"), "json, closed vocabulary": closed,
+             "json, BPE + gene tokens": GeneTokenizer(table, "json", base=bpe)}
+    rows = ["| serialisation | tokens / gene | engine | build ms | loop µs, batch 1 | "
+            f"loop µs per row, batch {batch} | LogitsProcessor µs, batch 1 | "
+            f"LogitsProcessor µs per row, batch {batch} |", "|---|---|---|---|---|---|---|---|"]
+    for form, tokenizer in forms.items():
+        t0 = time.perf_counter()
+        grammar = grammar_for(tokenizer)
+        build_ours = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        compiled = xgrammar_compile(grammar)
+        build_xgrammar = time.perf_counter() - t0
+        from xgrammar.contrib.hf import LogitsProcessor as XgrammarProcessor
+
+        seqs = [tokenizer.encode(g) for g in genes]
+        vocab, end = len(tokenizer), grammar.end
+        groups = ((_batches(seqs, 1, end), 1), (_batches(seqs, batch, end), batch))
+        for rows_1 in groups[0][0]:  # fill the JSON grammar's caches (a model's first genes do)
+            _loop_ns(grammar, rows_1, vocab)
+        engines = {
+            "ours": (build_ours, lambda r: _loop_ns(grammar, r, vocab),
+                     lambda: GeneLogitsProcessor(grammar, 0)),
+            "xgrammar": (build_xgrammar, lambda r: _xgrammar_loop_ns(compiled, r, vocab, end),
+                         lambda: XgrammarProcessor(compiled))}
+        best = {engine: np.full(4, np.inf) for engine in engines}
+        for _ in range(repeats):
+            for engine, (_, loop, new_processor) in engines.items():
+                cells = [np.median([t for r in group for t in loop(r)]) / per
+                         for group, per in groups]
+                cells += [np.median([t for r in group
+                                     for t in _processor_ns(new_processor(), r, vocab)]) / per
+                          for group, per in groups]
+                best[engine] = np.minimum(best[engine], cells)
+        for engine, (build, _, _) in engines.items():
+            rows.append(f"| {form} | {np.mean([len(s) for s in seqs]):.0f} | {engine} | "
+                        f"{build * 1e3:.0f} | "
+                        + " | ".join(f"{c / 1e3:.2f}" for c in best[engine]) + " |")
     return "\n".join(rows)

@@ -1,0 +1,126 @@
+"""Training samples from synthesised datasets, mixed with general instruction data, in a
+deterministic batch order that a resumed run continues exactly.
+
+:class:`GeneImageDataset` reads one split of a ``genevlm synth`` folder into memory (PNG bytes and
+gene JSON; decoded per access). :class:`BatchPlan` fixes which samples form global micro-batch
+``k``: epoch ``e`` is a permutation drawn from ``(seed, e)``, so batch ``k`` depends only on the
+seed and ``k``, and resuming at step ``k`` needs no sampler state.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pyarrow.parquet as pq
+from PIL import Image
+
+from gene_perception.gene import from_json
+from gene_perception.models import ConversationSample, GeneSample
+
+from .dataset import SPLITS, SynthError, read_manifest
+
+
+class GeneImageDataset:
+    """One split of a synthesised dataset: ``dataset[i]`` is a :class:`GeneSample`."""
+
+    def __init__(self, data_dir: str | Path, split: str = "train",
+                 limit: int | None = None) -> None:
+        if split not in SPLITS:
+            raise SynthError(f"unknown split {split!r}: {', '.join(SPLITS)}")
+        self.data_dir = Path(data_dir)
+        self.manifest, self.manifest_sha256 = read_manifest(self.data_dir)
+        self.kind = self.manifest["config"]["kind"]
+        shards = sorted((self.data_dir / split).glob("shard-*.parquet"))
+        self.images: list[bytes] = []
+        self.genes: list[str] = []
+        self.ids: list[str] = []
+        for shard in shards:
+            table = pq.read_table(shard, columns=["image", "gene", "gene_id"])
+            self.images += table.column("image").to_pylist()
+            self.genes += table.column("gene").to_pylist()
+            self.ids += table.column("gene_id").to_pylist()
+            if limit is not None and len(self.images) >= limit:
+                break
+        if limit is not None:
+            del self.images[limit:], self.genes[limit:], self.ids[limit:]
+        if not self.images:
+            raise SynthError(f"{self.data_dir}: no {split} samples")
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int) -> GeneSample:
+        image = Image.open(io.BytesIO(self.images[i]))
+        image.load()
+        return GeneSample(image, from_json(json.loads(self.genes[i])))
+
+
+class MixedDataset:
+    """Gene samples with general instruction samples mixed in at ``ratio`` (the share of
+    conversation samples among all); conversations cycle when there are fewer than needed."""
+
+    def __init__(self, genes: GeneImageDataset, conversations: Sequence[ConversationSample] | None,
+                 ratio: float = 0.0) -> None:
+        if not 0.0 <= ratio < 1.0:
+            raise ValueError(f"--sft-ratio must be in [0, 1), got {ratio}")
+        if ratio > 0 and not conversations:
+            raise ValueError("--sft-ratio > 0 needs --general-sft files")
+        self.genes = genes
+        self.conversations = conversations
+        self.n_conversations = round(len(genes) * ratio / (1.0 - ratio)) if ratio else 0
+
+    def __len__(self) -> int:
+        return len(self.genes) + self.n_conversations
+
+    def __getitem__(self, i: int) -> GeneSample | ConversationSample:
+        if i < len(self.genes):
+            return self.genes[i]
+        assert self.conversations is not None
+        return self.conversations[(i - len(self.genes)) % len(self.conversations)]
+
+
+@dataclass(frozen=True)
+class BatchPlan:
+    """Which samples make global micro-batch ``k`` (``batch_size`` per process)."""
+
+    n: int
+    batch_size: int
+    seed: int
+    world_size: int = 1
+    rank: int = 0
+
+    @property
+    def global_batch(self) -> int:
+        return self.batch_size * self.world_size
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return max(1, self.n // self.global_batch)
+
+    def indices(self, k: int) -> np.ndarray:
+        """This process's sample indices of micro-batch ``k`` (the last partial batch of an
+        epoch is dropped so every batch has the same size)."""
+        epoch, j = divmod(k, self.steps_per_epoch)
+        order = np.random.default_rng([self.seed, epoch]).permutation(self.n)
+        start = j * self.global_batch + self.rank * self.batch_size
+        return order[start:start + self.batch_size]
+
+
+class StepBatches:
+    """``torch.utils.data.Dataset`` of collated micro-batches ``start, start + 1, …`` (index
+    ``i`` is micro-batch ``start + i``), so a DataLoader worker collates ahead of training."""
+
+    def __init__(self, dataset, plan: BatchPlan, collate, start: int, count: int) -> None:
+        self.dataset, self.plan, self.collate = dataset, plan, collate
+        self.start, self.count = start, count
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, i: int):
+        return self.collate([self.dataset[int(j)] for j in self.plan.indices(self.start + i)])

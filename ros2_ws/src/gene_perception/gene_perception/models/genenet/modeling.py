@@ -1,0 +1,275 @@
+"""GeneNet: a small convolutional encoder and a Qwen2 decoder, trained from scratch on CPU.
+
+The image becomes ``grid²`` tokens (four stride-2 stages, then a linear projection and a learned
+position embedding) that prefix the gene's compact token sequence in a transformers
+``Qwen2Model``; the output head is tied to the token embedding.
+
+Training takes the loss only where the grammar leaves a choice (forced tokens carry no
+information) and over the grammar's allowed set at that position, the same masked distribution
+decoding samples from; float tokens get a Gaussian target over neighbouring quantile indices
+(``GeneNetConfig.float_sigma``).
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cached_property
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+
+from ...decoding import constrained_decode
+from ...grammar import GeneGrammar
+from ...tokenizer import GeneTokenizer, QuantileTable
+from ..base import (MODEL_FILE, ConversationSample, GeneModel, GeneSample, ModelLoadError,
+                    ParseResult, read_model_file)
+from .configuration import GeneNetConfig
+from .processing import pixel_values
+
+WEIGHTS_NAME = "model.safetensors"
+IGNORE = -100
+
+
+class ConvEncoder(nn.Module):
+    """Stride-2 stages (conv, batch norm, GELU, then ``blocks[i]`` residual 3×3 blocks) →
+    a linear projection and a learned position embedding per grid cell."""
+
+    def __init__(self, config: GeneNetConfig) -> None:
+        super().__init__()
+        stages, c_in = [], 3
+        for c, n_blocks in zip(config.channels, config.blocks):
+            stages.append(nn.ModuleDict({
+                "down": nn.Sequential(nn.Conv2d(c_in, c, 3, 2, 1, bias=False),
+                                      nn.BatchNorm2d(c), nn.GELU()),
+                "blocks": nn.ModuleList(
+                    nn.Sequential(nn.Conv2d(c, c, 3, 1, 1, bias=False), nn.BatchNorm2d(c),
+                                  nn.GELU(), nn.Conv2d(c, c, 3, 1, 1, bias=False),
+                                  nn.BatchNorm2d(c)) for _ in range(n_blocks)),
+            }))
+            c_in = c
+        self.stages = nn.ModuleList(stages)
+        self.act = nn.GELU()
+        self.project = nn.Linear(c_in, config.hidden_size)
+        self.position = nn.Parameter(torch.randn(config.image_tokens, config.hidden_size) * 0.02)
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        x = pixels
+        for stage in self.stages:
+            x = stage["down"](x)
+            for block in stage["blocks"]:
+                x = self.act(x + block(x))
+        x = x.flatten(2).transpose(1, 2)  # [B, grid², C]
+        return self.project(x) + self.position
+
+    def flops(self, image_size: int) -> float:
+        """Forward FLOPs (2 × multiply-adds) of the convolutions and the projection, per image."""
+        total, side = 0.0, image_size
+        for stage in self.stages:
+            conv = stage["down"][0]
+            side //= 2
+            c_in, c_out = conv.in_channels, conv.out_channels
+            total += side * side * c_out * (c_in + 2 * c_out * len(stage["blocks"])) * 9
+        total += side * side * self.project.in_features * self.project.out_features
+        return 2.0 * total
+
+
+class GeneNet(GeneModel):
+    """See the module docstring. ``tokenizer`` is the closed-vocabulary compact tokenizer."""
+
+    model_type = "genenet"
+
+    def __init__(self, config: GeneNetConfig, tokenizer: GeneTokenizer) -> None:
+        super().__init__()
+        from transformers import Qwen2Config, Qwen2Model
+
+        if tokenizer.serialization != "compact" or tokenizer.base is not None:
+            raise ValueError("GeneNet uses the closed-vocabulary compact tokenizer")
+        self.config = config
+        self.tokenizer = tokenizer
+        self.encoder = ConvEncoder(config)
+        self.decoder = Qwen2Model(Qwen2Config(
+            vocab_size=len(tokenizer), hidden_size=config.hidden_size,
+            num_hidden_layers=config.num_layers, num_attention_heads=config.num_heads,
+            num_key_value_heads=config.num_kv_heads, intermediate_size=config.intermediate_size,
+            max_position_embeddings=config.max_positions, rope_theta=config.rope_theta,
+            attention_dropout=config.dropout, tie_word_embeddings=True,
+            pad_token_id=tokenizer.ids["<pad>"]))
+
+    # ---- construction and files
+
+    @classmethod
+    def create(cls, base: Path | None, table: QuantileTable, options: dict) -> "GeneNet":
+        """A new, randomly initialised model (``base`` must be None: GeneNet has no pretrained
+        base; continue from a trained GeneNet with :func:`~gene_perception.models.load_model`).
+        ``options`` are :class:`GeneNetConfig` fields."""
+        if base is not None:
+            raise ModelLoadError(f"{base}: GeneNet trains from scratch; pass a trained GeneNet "
+                                 "folder to continue from it")
+        return cls(GeneNetConfig.from_dict(dict(options)),
+                   GeneTokenizer(table, "compact"))
+
+    def save_pretrained(self, path: str | Path) -> None:
+        from safetensors.torch import save_file
+
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
+        save_file(state, str(path / WEIGHTS_NAME), metadata={"format": "pt"})
+        self.tokenizer.save_pretrained(path)
+        (path / MODEL_FILE).write_text(json.dumps(
+            {"model_type": self.model_type, "config": self.config.to_dict()}, indent=1))
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, device: str = "cpu") -> "GeneNet":
+        from safetensors.torch import load_file
+
+        path = Path(path)
+        data = read_model_file(path)
+        try:
+            config = GeneNetConfig.from_dict(data.get("config", {}))
+            tokenizer = GeneTokenizer.from_pretrained(path)
+        except (ValueError, KeyError, OSError, json.JSONDecodeError) as exc:
+            raise ModelLoadError(f"{path}: broken GeneNet folder ({exc})") from None
+        model = cls(config, tokenizer)
+        weights = path / WEIGHTS_NAME
+        if not weights.is_file():
+            raise ModelLoadError(f"{path}: {WEIGHTS_NAME} missing")
+        try:
+            state = load_file(str(weights))
+            missing, unexpected = model.load_state_dict(state, strict=False)
+        except Exception as exc:  # safetensors raises its own error types for corrupt files
+            raise ModelLoadError(f"{weights}: unreadable weights ({exc})") from None
+        if missing or unexpected:
+            raise ModelLoadError(f"{weights}: weights do not match the config (missing "
+                                 f"{len(missing)}, unexpected {len(unexpected)} tensors)")
+        return model.to(device).eval()
+
+    # ---- training
+
+    @cached_property
+    def grammar(self) -> GeneGrammar:
+        return GeneGrammar(self.tokenizer)
+
+    def collate(self, samples: Sequence[GeneSample | ConversationSample]) -> dict[str, torch.Tensor]:
+        """``pixel_values``, ``input_ids`` (sequence without its last token, right-padded),
+        ``labels`` (next tokens; -100 on padding and forced tokens), ``allowed`` (the grammar's
+        allowed set per position, bool ``[B, T, V]``)."""
+        if any(isinstance(s, ConversationSample) for s in samples):
+            raise ValueError("GeneNet has no text model: general instruction data (--general-sft) "
+                             "applies to Qwen2.5-VL models only")
+        g = self.grammar
+        seqs = [self.tokenizer.encode(s.gene) for s in samples]
+        length = max(len(s) for s in seqs) - 1
+        pad = self.tokenizer.ids["<pad>"]
+        input_ids = np.full((len(seqs), length), pad, np.int64)
+        labels = np.full((len(seqs), length), IGNORE, np.int64)
+        allowed = np.zeros((len(seqs), length, len(self.tokenizer)), bool)
+        for b, seq in enumerate(seqs):
+            input_ids[b, :len(seq) - 1] = seq[:-1]
+            state = g.advance(g.initial(), seq[0])
+            for i, token in enumerate(seq[1:]):
+                ids = g.allowed(state)
+                if ids.size > 1:
+                    labels[b, i] = token
+                    allowed[b, i, ids] = True
+                state = g.advance(state, token)
+        return {"pixel_values": pixel_values([s.image for s in samples], self.config.image_size),
+                "input_ids": torch.from_numpy(input_ids), "labels": torch.from_numpy(labels),
+                "allowed": torch.from_numpy(allowed)}
+
+    def hidden_states(self, pixel_values: torch.Tensor, input_ids: torch.Tensor) -> torch.Tensor:
+        """Decoder states at the token positions, ``[B, T, hidden]``."""
+        image = self.encoder(pixel_values)
+        tokens = self.decoder.embed_tokens(input_ids)
+        out = self.decoder(inputs_embeds=torch.cat([image, tokens], 1), use_cache=False)
+        return out.last_hidden_state[:, image.shape[1]:]
+
+    def forward(self, pixel_values: torch.Tensor, input_ids: torch.Tensor, labels: torch.Tensor,
+                allowed: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``loss`` (mean over choice positions), ``float_loss``, ``choice_loss`` and
+        ``choice_accuracy`` (argmax under the mask equals the label; floats within 16 indices)."""
+        hidden = self.hidden_states(pixel_values, input_ids)
+        sel = labels != IGNORE
+        logits = (hidden[sel] @ self.decoder.embed_tokens.weight.T).float()
+        mask = allowed[sel]
+        y = labels[sel]
+        logp = torch.log_softmax(logits.masked_fill(~mask, float("-inf")), -1)
+        bof = self.tokenizer.bof
+        n_floats = self.tokenizer.table.n
+        is_float = y >= bof
+        losses = torch.empty_like(y, dtype=logp.dtype)
+        hard = ~is_float
+        losses[hard] = -logp[hard].gather(1, y[hard, None])[:, 0]
+        if is_float.any():
+            idx = (y[is_float] - bof).to(logp.dtype)
+            grid = torch.arange(n_floats, dtype=logp.dtype, device=logp.device)
+            fmask = mask[is_float, bof:bof + n_floats]
+            w = torch.exp(-0.5 * ((grid - idx[:, None]) / self.config.float_sigma) ** 2) * fmask
+            w = w / w.sum(-1, keepdim=True)
+            lp = logp[is_float, bof:bof + n_floats].masked_fill(~fmask, 0.0)
+            losses[is_float] = -(w * lp).sum(-1)
+        pred = logp.argmax(-1)
+        correct = torch.where(is_float, (pred - y).abs() <= 16, pred == y)
+        return {"loss": losses.mean(),
+                "float_loss": losses[is_float].mean() if is_float.any() else losses.new_zeros(()),
+                "choice_loss": losses[hard].mean() if hard.any() else losses.new_zeros(()),
+                "choice_accuracy": correct.float().mean()}
+
+    def batch_tokens(self, batch: dict[str, torch.Tensor]) -> int:
+        """Image tokens plus non-padding gene tokens."""
+        pad = self.tokenizer.ids["<pad>"]
+        ids = batch["input_ids"]
+        return int((ids != pad).sum()) + ids.shape[0] * self.config.image_tokens
+
+    def training_flops(self, batch: dict[str, torch.Tensor]) -> float:
+        """Forward + backward ≈ 3 × forward: the encoder's convolutions per image, and
+        2 × decoder parameters (embeddings excluded, the tied head included) per position."""
+        b, t = batch["input_ids"].shape
+        decoder = sum(p.numel() for p in self.decoder.parameters()) \
+            - self.decoder.embed_tokens.weight.numel()
+        head = self.decoder.embed_tokens.weight.numel()
+        per_position = 2.0 * (decoder + head)
+        forward = b * (self.encoder.flops(self.config.image_size)
+                       + per_position * (self.config.image_tokens + t))
+        return 3.0 * forward
+
+    # ---- inference
+
+    def parse(self, images: Sequence[Image.Image], *, do_sample: bool = False,
+              temperature: float = 1.0, seed: int | None = None) -> list[ParseResult]:
+        if not images:
+            return []
+        device = next(self.parameters()).device
+        rng = np.random.default_rng(seed) if do_sample else None
+        with torch.inference_mode():
+            session = GeneNetSession(self, pixel_values(images, self.config.image_size)
+                                     .to(device))
+            out = constrained_decode(session, self.grammar, len(images), rng=rng,
+                                     temperature=temperature)
+        return [ParseResult(self.tokenizer.decode(seq), seq, out.forward_passes)
+                for seq in out.sequences]
+
+
+class GeneNetSession:
+    """A KV-cached torch decoding session primed with the image tokens (see
+    :class:`~gene_perception.decoding.DecoderSession`)."""
+
+    def __init__(self, model: GeneNet, pixels: torch.Tensor) -> None:
+        from transformers import DynamicCache
+
+        self.model = model
+        self.cache = DynamicCache()
+        model.decoder(inputs_embeds=model.encoder(pixels), past_key_values=self.cache,
+                      use_cache=True)
+
+    def feed(self, tokens: np.ndarray) -> np.ndarray:
+        m = self.model
+        ids = torch.from_numpy(tokens).to(m.decoder.embed_tokens.weight.device)
+        out = m.decoder(inputs_embeds=m.decoder.embed_tokens(ids), past_key_values=self.cache,
+                        use_cache=True)
+        logits = out.last_hidden_state[:, -1] @ m.decoder.embed_tokens.weight.T
+        return logits.float().cpu().numpy()

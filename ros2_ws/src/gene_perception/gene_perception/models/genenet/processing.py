@@ -1,0 +1,44 @@
+"""Image preprocessing of GeneNet: any PIL image → normalised ``[3, S, S]`` float tensor.
+
+Photos are centre-cropped to a square first (the synthetic renders are square and centred);
+transparent images are composited on white (the WhiteImage background).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """RGB, with any alpha composited on white."""
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+def square(image: Image.Image) -> Image.Image:
+    """Centre crop to the shorter side."""
+    w, h = image.size
+    if w == h:
+        return image
+    s = min(w, h)
+    left, top = (w - s) // 2, (h - s) // 2
+    return image.crop((left, top, left + s, top + s))
+
+
+def pixel_values(images: Sequence[Image.Image], size: int) -> torch.Tensor:
+    """``[batch, 3, size, size]`` float32 in [-1, 1]."""
+    out = np.empty((len(images), size, size, 3), np.uint8)
+    for k, image in enumerate(images):
+        image = square(to_rgb(image))
+        if image.size != (size, size):
+            image = image.resize((size, size), Image.BILINEAR, reducing_gap=2.0)
+        out[k] = np.asarray(image)
+    x = torch.from_numpy(out).permute(0, 3, 1, 2).float()
+    return x.mul_(2.0 / 255.0).sub_(1.0)

@@ -1,0 +1,132 @@
+"""GeneNet (the embedded CPU model): collate, loss, constrained parse, save/load, decoding loop."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from gene_perception.decoding import constrained_decode
+from gene_perception.execute import execute
+from gene_perception.models import GeneSample, ModelLoadError, load_model
+from gene_perception.models.genenet import GeneNet, GeneNetConfig
+from gene_perception.registry import CATEGORIES
+from gene_perception.tokenizer import sample_posed_genes, table_from_genes
+
+TINY = {"image_size": 32, "channels": [8, 16], "blocks": [0, 1], "hidden_size": 32, "num_layers": 1,
+        "num_heads": 2, "num_kv_heads": 1, "intermediate_size": 64}
+
+
+@pytest.fixture(scope="module")
+def genes():
+    return [g for c in CATEGORIES for g in sample_posed_genes(c, 4, 7)]
+
+
+@pytest.fixture(scope="module")
+def model(genes):
+    torch.manual_seed(0)
+    return GeneNet.create(None, table_from_genes(genes), TINY).eval()
+
+
+def _images(n, seed=0, size=40):
+    rng = np.random.default_rng(seed)
+    return [Image.fromarray(rng.integers(0, 255, (size, size + 8, 3), np.uint8)) for _ in range(n)]
+
+
+def test_collate_labels_only_choices(model, genes):
+    batch = model.collate([GeneSample(i, g) for i, g in zip(_images(3), genes[::20])])
+    labels, allowed = batch["labels"], batch["allowed"]
+    assert batch["pixel_values"].shape == (3, 3, 32, 32)
+    chosen = labels != -100
+    # every label is allowed at its position and every labelled position is a real choice
+    rows = allowed[chosen]
+    assert rows[torch.arange(rows.shape[0]), labels[chosen]].all()
+    assert (rows.sum(-1) > 1).all()
+    # forced positions (and padding) carry no label, so fewer labels than tokens
+    assert chosen.sum() < (batch["input_ids"] != model.tokenizer.ids["<pad>"]).sum()
+
+
+def test_loss_decreases_on_one_batch(genes):
+    torch.manual_seed(0)
+    model = GeneNet.create(None, table_from_genes(genes), TINY)
+    batch = model.collate([GeneSample(i, g) for i, g in zip(_images(4), genes[::16])])
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    first = None
+    for _ in range(30):
+        out = model(**batch)
+        opt.zero_grad()
+        out["loss"].backward()
+        opt.step()
+        first = float(out["loss"].detach()) if first is None else first
+    assert float(out["loss"]) < 0.7 * first
+    assert model.training_flops(batch) > 0
+
+
+def test_parse_always_valid_and_executable(model):
+    results = model.parse(_images(6, seed=1), do_sample=True, seed=3)
+    assert len(results) == 6
+    for r in results:
+        execute(r.gene)
+        assert model.grammar.accepts(r.token_ids)
+    # jump-forward: the batch needs fewer forward passes than its longest sequence has tokens
+    assert results[0].forward_passes < max(len(r.token_ids) for r in results)
+
+
+def test_batched_decode_equals_single(model):
+    images = _images(3, seed=2)
+    together = [r.token_ids for r in model.parse(images)]
+    alone = [model.parse([im])[0].token_ids for im in images]
+    assert together == alone
+
+
+def test_save_load_round_trip(tmp_path, model):
+    images = _images(2, seed=4)
+    before = [r.token_ids for r in model.parse(images)]
+    model.save_pretrained(tmp_path / "m")
+    loaded = load_model(tmp_path / "m")
+    assert [r.token_ids for r in loaded.parse(images)] == before
+    assert loaded.config == model.config
+
+
+def test_load_errors_name_the_folder(tmp_path, model):
+    with pytest.raises(ModelLoadError, match="does not exist"):
+        load_model(tmp_path / "nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ModelLoadError, match="genevlm_model.json missing"):
+        load_model(tmp_path / "empty")
+    model.save_pretrained(tmp_path / "m")
+    (tmp_path / "m" / "model.safetensors").write_bytes(b"garbage")
+    with pytest.raises(ModelLoadError, match="model.safetensors"):
+        load_model(tmp_path / "m")
+
+
+def test_config_rejects_bad_sizes():
+    with pytest.raises(ValueError, match="divisible"):
+        GeneNetConfig(image_size=100)
+    with pytest.raises(ValueError, match="unknown GeneNet config fields"):
+        GeneNetConfig.from_dict({"hidden": 3})
+
+
+def test_decode_loop_feeds_forced_runs_in_one_pass(model):
+    """The engine-agnostic loop with a session that records what it is fed."""
+    class Recorder:
+        def __init__(self):
+            self.calls = []
+
+        def feed(self, tokens):
+            self.calls.append(tokens.copy())
+            return np.zeros((tokens.shape[0], len(model.tokenizer)), np.float32)
+
+    rec = Recorder()
+    out = constrained_decode(rec, model.grammar, 2, rng=np.random.default_rng(0))
+    fed = [np.concatenate([c[b] for c in rec.calls]) for b in range(2)]
+    assert out.forward_passes == len(rec.calls)
+    eos = model.grammar.eos
+    for b in range(2):
+        seq = out.sequences[b]
+        assert model.grammar.accepts(seq)
+        # every generated token is fed once, in order, up to the final run (the last choice and
+        # the forced <eos>, which need no forward pass); a finished row is fed <eos> filler
+        n = len(seq) - 2 if seq[-2] != eos else len(seq) - 1
+        assert fed[b][:n].tolist() == seq[:n]
+        assert (fed[b][n:] == eos).all() or fed[b][n:].tolist()[:1] == seq[n:n + 1]
+    assert any(c.shape[1] > 1 for c in rec.calls)
