@@ -30,6 +30,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument("--device", default="cpu")
     g.set_defaults(handler=_eval_genes)
 
+    from .cli_eval import register_eval
+
+    register_eval(sub)
+
 
 def _bench(args: argparse.Namespace) -> None:
     if args.what == "grammar":

@@ -172,7 +172,7 @@ def _first_per_category(items: Sequence[EvalItem], n: int | None) -> list[EvalIt
 
 
 def _judge_parts(args: argparse.Namespace, spec: str) -> tuple[Judge, AnswerCache, JudgeSettings]:
-    from .judge import default_cache_dir, make_judge
+    from .judge import AnswerCache, JudgeSettings, default_cache_dir, make_judge
 
     judge = make_judge(spec, device=args.device, concurrency=args.concurrency,
                        backoff_s=args.retry_backoff, retries=args.retries)

@@ -2,8 +2,8 @@
 
 The model parses every image in this process (batched, on ``--device``); the geometry work is
 then mapped over objects, in this process, in ``--workers`` processes or as Ray tasks. One task
-is one ground-truth object with all its views: its mesh is loaded, normalised, sampled and put
-in a k-d tree once, and its same-surface ceiling measured once, whatever the number of views.
+is one ground-truth object with all its views: its mesh is loaded, normalised and sampled once,
+and its same-surface ceiling measured once, whatever the number of views.
 Sampling is seeded per object (``--seed`` and the object's key), so results do not depend on the
 number of workers.
 """
@@ -74,7 +74,7 @@ def evaluate_geometry(items: Sequence[EvalItem], predictions: Sequence[Predictio
     rows, tiles, seconds = geometry_rows(items, predictions, workers=workers,
                                          ray_address=ray_address, seed=seed, gallery=gallery)
     for row, prediction in zip(rows, predictions):
-        row["predicted"] = prediction.to_json()["predicted"]
+        row["predicted"] = prediction.gene.to_json() if prediction.gene else None
     result = {"kind": "geometry", **info, **summarise(rows, METRICS + CEILING),
               "protocol": config_json(AlignConfig()), "seed": seed,
               "timing": {"geometry_s": seconds, "pairs_per_s": len(rows) / seconds,

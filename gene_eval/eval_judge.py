@@ -85,6 +85,8 @@ def evaluate_judge(items: Sequence[EvalItem], predictions: Sequence[Prediction],
     rows, tiles = judge_rows(items, predictions, judge, cache, settings, workers=workers,
                              ray_address=ray_address, render_size=render_size, gallery=gallery)
     seconds = time.perf_counter() - start
+    for row, prediction in zip(rows, predictions):
+        row["predicted"] = prediction.gene.to_json() if prediction.gene else None
     result = {"kind": "judge", **info, "judge": judge.name, **summarise(rows, ["vlm_score"]),
               "settings": settings.__dict__, "render_size": render_size,
               "failed_runs": sum(r.get("failed_runs", 0) for r in rows),

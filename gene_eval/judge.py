@@ -37,7 +37,7 @@ import urllib.request
 from dataclasses import dataclass
 from http.client import HTTPException
 from pathlib import Path
-from typing import Callable, Protocol, Sequence
+from typing import Protocol, Sequence
 
 import numpy as np
 
@@ -102,6 +102,7 @@ class Judge(Protocol):
 
 
 def api_key() -> str | None:
+    """The judge's API key from the first of :data:`KEY_VARIABLES` that is set, else None."""
     for variable in KEY_VARIABLES:
         if os.environ.get(variable):
             return os.environ[variable]
@@ -112,16 +113,14 @@ class OpenAIJudge:
     """An OpenAI-compatible ``/v1/chat/completions`` endpoint (module doc)."""
 
     #: HTTP statuses worth retrying: rate limits and server-side failures.
-    RETRY_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
+    RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 
     def __init__(self, name: str, url: str, model: str, key: str | None, *, retries: int = 6,
-                 backoff_s: float = 1.0, timeout_s: float = 300.0, concurrency: int = 8,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 backoff_s: float = 1.0, timeout_s: float = 300.0, concurrency: int = 8) -> None:
         self.name, self.url, self.model = name, url, model
         self._key = key
         self.retries, self.backoff_s, self.timeout_s = retries, backoff_s, timeout_s
         self.concurrency = concurrency
-        self._sleep = sleep
         self._jitter = random.Random()
         self._refused: str | None = None  # set by a non-retryable answer: ask no more
 
@@ -166,7 +165,7 @@ class OpenAIJudge:
                 wait = self.backoff_s * 2 ** attempt * (1 + 0.25 * self._jitter.random())
             log.info("judge %s: %s, retry %d/%d in %.1f s", self.name, reason, attempt + 1,
                      self.retries, wait)
-            self._sleep(wait)
+            time.sleep(wait)
         raise AssertionError("unreachable")
 
 
@@ -203,9 +202,9 @@ class HFJudge:
             self.processor = AutoProcessor.from_pretrained(str(path))
             self.model = AutoModelForImageTextToText.from_pretrained(str(path)).to(device).eval()
         except (OSError, ValueError, ImportError) as exc:
-            reason = next((line for line in str(exc).splitlines() if line.strip()), repr(exc))
+            reason = " ".join(str(exc).split()).split(". ")[0] or repr(exc)  # first sentence
             raise JudgeError(f"judge {name}: cannot load a transformers VLM from {path} "
-                             f"({reason.strip()})") from None
+                             f"({reason})") from None
         self.name, self.device = name, device
 
     def ask(self, prompt: str, images: Sequence[bytes], *, temperature: float, seed: int,

@@ -26,10 +26,6 @@ class Prediction:
     error: str | None = None
     raw: str | None = None
 
-    def to_json(self) -> dict:
-        return {"predicted": None if self.gene is None else self.gene.to_json(),
-                "error": self.error, **({"raw": self.raw} if self.raw is not None else {})}
-
 
 def model_predictions(items: Sequence[EvalItem], model_path: str | Path, batch_size: int = 16,
                       device: str = "cpu") -> tuple[list[Prediction], dict]:

@@ -162,7 +162,7 @@ def _labels(folders: Sequence[Path]) -> list[str]:
 
 def _table(runs: Sequence[Run]) -> tuple[list[str], list[list[str]]]:
     header = ["", *(h for _, h, _ in COLUMNS)]
-    rows = [[r.label, *(fmt(r.row.get(k), d) for k, _, d in COLUMNS)] for r in runs]
+    rows = [[r.label, *(fmt(r.row.get(k), d) for k, _, d in COLUMNS)] for r in runs if r.row]
     rows += [[f"{r.label}: same-surface ceiling", *(fmt(r.ceiling.get(k), d) if k in r.ceiling
                                                      else "" for k, _, d in COLUMNS)]
              for r in runs if r.ceiling]

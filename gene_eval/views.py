@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
@@ -17,14 +18,17 @@ from PIL import Image
 from gene_perception.execute import execute
 from gene_perception.gene import Gene, loads
 
+if TYPE_CHECKING:  # importing the renderer opens the GL platform library: only when rendering
+    from gene_perception.render import SceneRenderer
+
 #: Views per prediction and their elevation above the horizon (degrees).
 VIEWS = 8
 ELEVATION_DEG = 20.0
 
-_renderers: dict[int, object] = {}
+_renderers: dict[int, SceneRenderer] = {}
 
 
-def _renderer(size: int):
+def _renderer(size: int) -> SceneRenderer:
     from gene_perception.render import SceneRenderer
 
     if size not in _renderers:
