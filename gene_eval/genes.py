@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -21,6 +20,7 @@ from PIL import Image
 from gene_perception.gene import from_json
 from gene_perception.models import load_model
 
+from .results import write_atomic
 from .metrics import GenePair, gene_metrics, metrics_markdown, structure, template_set
 
 
@@ -82,15 +82,9 @@ def evaluate_genes(data_dir: str | Path, model_path: str | Path, out: str | Path
     if out is not None:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
-        _write(out / "predictions.jsonl", "".join(json.dumps(r) + "\n" for r in records))
-        _write(out / "eval_genes.md", f"# Gene metrics: {result['model']}\n\n"
+        write_atomic(out / "predictions.jsonl", "".join(json.dumps(r) + "\n" for r in records))
+        write_atomic(out / "eval_genes.md", f"# Gene metrics: {result['model']}\n\n"
                                        f"{len(rows)} {split} images of {result['data']}\n\n"
                                        + metrics_markdown(result) + "\n")
-        _write(out / "eval_genes.json", json.dumps(result, indent=1))
+        write_atomic(out / "eval_genes.json", json.dumps(result, indent=1))
     return result
-
-
-def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)

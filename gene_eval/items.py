@@ -35,7 +35,7 @@ from pathlib import Path
 
 from gene_perception.execute import execute
 from gene_perception.gene import loads
-from gene_perception.runtime import IMAGE_SUFFIXES
+from gene_perception.runtime import IMAGE_SUFFIXES, expand_inputs
 
 from .genes import EvalDataError, read_split
 
@@ -58,7 +58,7 @@ class EvalItem:
 
 
 def _images(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    return expand_inputs([folder])
 
 
 def _numeric_key(path: Path) -> tuple:

@@ -20,6 +20,8 @@ from gene_perception.execute import execute
 from gene_perception.gene import Gene
 from gene_perception.tokenizer import QuantileTable, gene_numbers
 
+from .results import summary_markdown
+
 
 @dataclass
 class GenePair:
@@ -101,16 +103,12 @@ def gene_metrics(pairs: Iterable[GenePair], table: QuantileTable) -> dict:
             "per_category": {c: _summary(rs) for c, rs in sorted(by_cat.items())}}
 
 
+#: Columns of the gene-metrics table: (summary key, header, digits).
+COLUMNS = (("concept_accuracy", "Concept Acc", 3), ("float_error", "Float Err", 1),
+           ("float_error_parts", "parts", 1), ("float_error_pose", "pose", 1),
+           ("executability", "executable", 3), ("category_accuracy", "category acc", 3))
+
+
 def metrics_markdown(result: dict) -> str:
     """The per-category table of :func:`gene_metrics` as Markdown."""
-    def fmt(v, digits=3):
-        return "–" if v is None else (f"{v:.{digits}f}" if isinstance(v, float) else str(v))
-
-    lines = ["| category | n | Concept Acc | Float Err | parts | pose | executable | category acc |",
-             "|---|---|---|---|---|---|---|---|"]
-    for name, s in [*result["per_category"].items(), ("**overall**", result["overall"])]:
-        lines.append(f"| {name} | {s['n']} | {fmt(s['concept_accuracy'])} | "
-                     f"{fmt(s['float_error'], 1)} | {fmt(s['float_error_parts'], 1)} | "
-                     f"{fmt(s['float_error_pose'], 1)} | {fmt(s['executability'])} | "
-                     f"{fmt(s['category_accuracy'])} |")
-    return "\n".join(lines)
+    return summary_markdown(result, COLUMNS)

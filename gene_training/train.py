@@ -38,7 +38,7 @@ from gene_perception.models import GeneModel, load_model, model_class
 from gene_perception.models.base import MODEL_FILE
 from gene_perception.tokenizer import QuantileTable
 
-from .dataset import SynthError
+from .dataset import SynthError, _write_json_atomic
 from .quantiles import dataset_quantiles
 from .training_data import BatchPlan, GeneImageDataset, MixedDataset, StepBatches
 
@@ -151,12 +151,6 @@ def build_model(config: TrainConfig, train: GeneImageDataset) -> GeneModel:
     return model_class(config.model_type).create(base, table, dict(config.model_options))
 
 
-def _write_json_atomic(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, path)
-
-
 def _check_run_folder(config: TrainConfig) -> None:
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -170,6 +164,15 @@ def _check_run_folder(config: TrainConfig) -> None:
             raise TrainError(f"{out} holds a run with different settings ({', '.join(changed)}):"
                              f" rerun with the same arguments to resume, or use a new --out")
     _write_json_atomic(path, config.to_json())
+
+
+def _publish(core: GeneModel, tmp: Path, final: Path, state: dict[str, Any]) -> None:
+    """Complete ``tmp`` with the loadable model (``model/`` inside a checkpoint, the folder itself
+    for the final model) and the trainer state, then rename it to ``final``."""
+    core.save_pretrained(tmp / "model" if final.name.startswith("step-") else tmp)
+    _write_json_atomic(tmp / STATE_FILE, state)
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(tmp, final)
 
 
 def latest_checkpoint(out: Path) -> Path | None:
@@ -289,6 +292,9 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
         batch_size=None, shuffle=False, num_workers=config.workers,
         persistent_workers=False, prefetch_factor=2 if config.workers else None)
 
+    def state() -> dict[str, Any]:
+        return {"step": step, "counters": counters, "config": config.to_json()}
+
     def save() -> None:
         accelerator.wait_for_everyone()
         folder = out / "checkpoints"
@@ -300,11 +306,7 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
         accelerator.wait_for_everyone()
         accelerator.save_state(str(tmp))
         if accelerator.is_main_process:
-            core.save_pretrained(tmp / "model")
-            _write_json_atomic(tmp / STATE_FILE, {"step": step, "counters": counters,
-                                                   "config": config.to_json()})
-            shutil.rmtree(final, ignore_errors=True)
-            os.replace(tmp, final)
+            _publish(core, tmp, final, state())
             for old in sorted(folder.glob("step-*"))[:-config.keep_checkpoints]:
                 shutil.rmtree(old)
         accelerator.wait_for_everyone()
@@ -380,14 +382,9 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
             log.close()
             return out / "model"
     if step >= config.max_steps and accelerator.is_main_process:
-        final = out / "model"
         tmp = out / ".model.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
-        core.save_pretrained(tmp)
-        _write_json_atomic(tmp / STATE_FILE, {"step": step, "counters": counters,
-                                               "config": config.to_json()})
-        shutil.rmtree(final, ignore_errors=True)
-        os.replace(tmp, final)
+        _publish(core, tmp, out / "model", state())
     log.close()
     accelerator.wait_for_everyone()
     return out / "model"

@@ -9,7 +9,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 import trimesh
 from PIL import Image
 from scipy.spatial.transform import Rotation
@@ -21,13 +20,9 @@ from gene_eval.geometry import (AlignConfig, GeometryError, align, compare, dist
 from gene_eval.items import load_images, load_pairs
 from gene_perception.cli import CliError
 from gene_perception.execute import execute
-from gene_perception.models.genenet import GeneNet
 from gene_perception.registry import CATEGORIES
 from gene_perception.sample import sample_gene
-from gene_perception.tokenizer import sample_posed_genes, table_from_genes
 
-TINY = {"image_size": 32, "channels": [8, 16], "blocks": [0, 1], "hidden_size": 32,
-        "num_layers": 1, "num_heads": 2, "num_kv_heads": 1, "intermediate_size": 64}
 
 
 def run_eval(*argv: str) -> None:
@@ -149,15 +144,6 @@ def test_image_folder_and_missing_folders(tmp_path):
 
 
 # ---- end to end
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    genes = [g for c in CATEGORIES for g in sample_posed_genes(c, 4, 7)]
-    torch.manual_seed(0)
-    folder = tmp_path_factory.mktemp("model")
-    GeneNet.create(None, table_from_genes(genes), TINY).save_pretrained(folder)
-    return folder
 
 
 @pytest.fixture(scope="module")

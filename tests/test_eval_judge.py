@@ -15,20 +15,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from gene_eval.baseline import baseline_prompt, parse_answer
 from gene_eval.cli_eval import register_eval
 from gene_eval.judge import RUBRIC, JudgeError, make_judge, parse_score
 from gene_perception.cli import CliError
-from gene_perception.models.genenet import GeneNet
-from gene_perception.registry import CATEGORIES
 from gene_perception.sample import sample_gene
-from gene_perception.tokenizer import sample_posed_genes, table_from_genes
 
-TINY = {"image_size": 32, "channels": [8, 16], "blocks": [0, 1], "hidden_size": 32,
-        "num_layers": 1, "num_heads": 2, "num_kv_heads": 1, "intermediate_size": 64}
 KEY = "sk-test-4f9c2e7d1b"
 GOOD = "The body and handle match; proportions are close.\nFINAL SCORE: 0.6"
 
@@ -93,15 +87,6 @@ def endpoint():
     server = Endpoint()
     yield server
     server.close()
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    genes = [g for c in CATEGORIES for g in sample_posed_genes(c, 4, 7)]
-    torch.manual_seed(0)
-    folder = tmp_path_factory.mktemp("model")
-    GeneNet.create(None, table_from_genes(genes), TINY).save_pretrained(folder)
-    return folder
 
 
 @pytest.fixture(scope="module")

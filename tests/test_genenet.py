@@ -12,8 +12,7 @@ from gene_perception.models.genenet import GeneNet, GeneNetConfig
 from gene_perception.registry import CATEGORIES
 from gene_perception.tokenizer import sample_posed_genes, table_from_genes
 
-TINY = {"image_size": 32, "channels": [8, 16], "blocks": [0, 1], "hidden_size": 32, "num_layers": 1,
-        "num_heads": 2, "num_kv_heads": 1, "intermediate_size": 64}
+from conftest import TINY_GENENET as TINY
 
 
 @pytest.fixture(scope="module")

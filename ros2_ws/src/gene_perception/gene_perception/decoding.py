@@ -71,7 +71,7 @@ def constrained_decode(session: DecoderSession, grammar: GeneGrammar, batch: int
         for t in run:
             states[b] = grammar.advance(states[b], t)
     active = [not grammar.is_final(s) for s in states]
-    filler = grammar.eos
+    filler = grammar.end
     calls = 0
     while any(active):
         if calls >= max_calls:

@@ -92,6 +92,13 @@ class GeneModel(torch.nn.Module):
         raise NotImplementedError
 
 
+def write_model_file(path: str | Path, model_type: str, config: dict[str, Any]) -> None:
+    """``genevlm_model.json``: the model type :func:`read_model_file` dispatches on, and its
+    configuration."""
+    (Path(path) / MODEL_FILE).write_text(json.dumps({"model_type": model_type,
+                                                     "config": config}, indent=1))
+
+
 def resolve_model_dir(path: str | Path) -> Path:
     """A model folder, or a training run folder holding one in ``model/``."""
     folder = Path(path)

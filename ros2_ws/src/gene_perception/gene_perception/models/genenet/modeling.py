@@ -25,8 +25,8 @@ from torch import nn
 from ...decoding import constrained_decode
 from ...grammar import GeneGrammar
 from ...tokenizer import GeneTokenizer, QuantileTable
-from ..base import (MODEL_FILE, ConversationSample, GeneModel, GeneSample, ModelLoadError,
-                    ParseResult, read_model_file)
+from ..base import (ConversationSample, GeneModel, GeneSample, ModelLoadError,
+                    ParseResult, read_model_file, write_model_file)
 from .configuration import GeneNetConfig
 from .processing import pixel_values
 
@@ -120,8 +120,7 @@ class GeneNet(GeneModel):
         state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
         save_file(state, str(path / WEIGHTS_NAME), metadata={"format": "pt"})
         self.tokenizer.save_pretrained(path)
-        (path / MODEL_FILE).write_text(json.dumps(
-            {"model_type": self.model_type, "config": self.config.to_dict()}, indent=1))
+        write_model_file(path, self.model_type, self.config.to_dict())
 
     @classmethod
     def from_pretrained(cls, path: str | Path, device: str = "cpu") -> "GeneNet":
@@ -225,17 +224,18 @@ class GeneNet(GeneModel):
         ids = batch["input_ids"]
         return int((ids != pad).sum()) + ids.shape[0] * self.config.image_tokens
 
+    @cached_property
+    def _forward_flops(self) -> tuple[float, float]:
+        """(per image: the encoder's convolutions, per position: 2 × decoder parameters, the
+        tied head counted once as the embedding), fixed by the architecture."""
+        return (self.encoder.flops(self.config.image_size),
+                2.0 * sum(p.numel() for p in self.decoder.parameters()))
+
     def training_flops(self, batch: dict[str, torch.Tensor]) -> float:
-        """Forward + backward ≈ 3 × forward: the encoder's convolutions per image, and
-        2 × decoder parameters (embeddings excluded, the tied head included) per position."""
+        """Forward + backward ≈ 3 × forward, over the image and every gene position."""
         b, t = batch["input_ids"].shape
-        decoder = sum(p.numel() for p in self.decoder.parameters()) \
-            - self.decoder.embed_tokens.weight.numel()
-        head = self.decoder.embed_tokens.weight.numel()
-        per_position = 2.0 * (decoder + head)
-        forward = b * (self.encoder.flops(self.config.image_size)
-                       + per_position * (self.config.image_tokens + t))
-        return 3.0 * forward
+        per_image, per_position = self._forward_flops
+        return 3.0 * b * (per_image + per_position * (self.config.image_tokens + t))
 
     # ---- inference
 

@@ -36,7 +36,7 @@ from ...decoding import DecodeError
 from ...grammar import GeneLogitsProcessor, JsonGeneGrammar
 from ...tokenizer import END_CODE, GeneTokenizer, QuantileTable
 from ..base import (MODEL_FILE, ConversationSample, GeneModel, GeneSample, ModelLoadError,
-                    ParseResult, read_model_file)
+                    ParseResult, read_model_file, write_model_file)
 from .configuration import QwenGeneConfig
 from .processing import IGNORE, ChatFormatError, QwenProcessing
 
@@ -117,8 +117,7 @@ class QwenGeneModel(GeneModel):
         hf.save_pretrained(str(path))
         self.tokenizer.save_pretrained(path)
         self.processing.image_processor.save_pretrained(str(path))
-        (path / MODEL_FILE).write_text(json.dumps(
-            {"model_type": self.model_type, "config": self.config.to_dict()}, indent=1))
+        write_model_file(path, self.model_type, self.config.to_dict())
 
     @classmethod
     def from_pretrained(cls, path: str | Path, device: str = "cpu") -> "QwenGeneModel":
