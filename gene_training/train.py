@@ -329,7 +329,7 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
     model.train()
     started = time.perf_counter() - counters["elapsed_s"]
     budget_end = time.perf_counter() + 60 * config.time_budget_min \
-        if config.time_budget_min else None
+        if config.time_budget_min is not None else None
     window: dict[str, float] = {}
     window_n, window_start, window_samples = 0, time.perf_counter(), 0
     micro = 0
