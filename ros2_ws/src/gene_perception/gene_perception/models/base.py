@@ -8,6 +8,7 @@ loss); the runtime calls ``parse``, which always decodes under the gene grammar.
 
 from __future__ import annotations
 
+import abc
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,24 +56,20 @@ class ParseResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-class GeneModel(torch.nn.Module):
+class GeneModel(torch.nn.Module, abc.ABC):
     """Base class of GeneVLM models (see the module docstring for the call contract)."""
 
     model_type: ClassVar[str]
     tokenizer: GeneTokenizer
 
+    @abc.abstractmethod
     def collate(self, samples: Sequence[GeneSample | ConversationSample]) -> dict[str, torch.Tensor]:
         """Model inputs for a batch, ``labels`` included (-100 where no loss is taken)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def parse(self, images: Sequence[Image.Image], *, do_sample: bool = False,
               temperature: float = 1.0, seed: int | None = None) -> list[ParseResult]:
         """Genes for images, decoded under the gene grammar (always valid and executable)."""
-        raise NotImplementedError
-
-    def flops_per_token(self) -> float:
-        """Training FLOPs per processed token (forward + backward), for scaling curves."""
-        raise NotImplementedError
 
     def batch_tokens(self, batch: dict[str, torch.Tensor]) -> int:
         """Tokens a collated batch feeds the model (padding excluded where a mask says so)."""
@@ -80,16 +77,18 @@ class GeneModel(torch.nn.Module):
             return int(batch["attention_mask"].sum())
         return int(batch["input_ids"].numel())
 
+    @abc.abstractmethod
     def training_flops(self, batch: dict[str, torch.Tensor]) -> float:
-        """Training FLOPs of one collated batch (forward + backward)."""
-        return self.flops_per_token() * self.batch_tokens(batch)
+        """Training FLOPs of one collated batch (forward + backward), for scaling curves."""
 
+    @abc.abstractmethod
     def save_pretrained(self, path: str | Path) -> None:
-        raise NotImplementedError
+        """Write a folder :func:`~gene_perception.models.load_model` reloads exactly."""
 
     @classmethod
+    @abc.abstractmethod
     def from_pretrained(cls, path: str | Path, device: str = "cpu") -> "GeneModel":
-        raise NotImplementedError
+        """Load a folder written by :meth:`save_pretrained`."""
 
 
 def write_model_file(path: str | Path, model_type: str, config: dict[str, Any]) -> None:
