@@ -324,9 +324,29 @@ def test_processor_masks_batched_rows_and_padded_vocab(tokenizer, grammar):
         out = proc(rows, scores)
         assert torch.isfinite(out[:, ids[n]]).all()
         assert not torch.isfinite(out[:, grammar.vocab_size:]).any()
-        state = proc._states[np.asarray(ids[:n]).tobytes()]
+        state = grammar.initial()
+        for t in ids[:n]:
+            state = grammar.advance(state, t)
         assert torch.isfinite(out[0]).sum() == len(grammar.allowed(state))
         assert (scores == 0).all()  # transformers' scores are left untouched
+
+
+def test_processor_follows_rows_that_beam_search_reorders(tokenizer, grammar):
+    """Each call swaps the two rows (as beam search's reordering may): every row's mask must
+    still be its own prefix's allowed set, found from the parent by content."""
+    a, b = (tokenizer.encode(g) for g in (sample_posed_genes("Mug", 1, seed=3)[0],
+                                          sample_posed_genes("Table", 1, seed=4)[0]))
+    proc = GeneLogitsProcessor(grammar, prompt_length=0)
+    for n in range(min(len(a), len(b))):
+        pair = (a[:n], b[:n]) if n % 2 else (b[:n], a[:n])
+        out = proc(torch.tensor(pair, dtype=torch.long).reshape(2, n), torch.zeros(2, len(tokenizer)))
+        for row, prefix in enumerate(pair):
+            state = grammar.initial()
+            for t in prefix:
+                state = grammar.advance(state, t)
+            expected = torch.zeros(len(tokenizer), dtype=torch.bool)
+            expected[torch.from_numpy(grammar.allowed(state))] = True
+            assert torch.equal(torch.isfinite(out[row]), expected), (n, row)
 
 
 def _tiny_gpt2(vocab: int, eos: int):
