@@ -9,6 +9,8 @@ from gene_perception.decoding import constrained_decode
 from gene_perception.execute import execute
 from gene_perception.models import GeneSample, ModelLoadError, load_model
 from gene_perception.models.genenet import GeneNet, GeneNetConfig
+from gene_perception.models.genenet.processing import (CROP_MARGIN, MIN_CROP, crop_window,
+                                                       object_box, pixel_array)
 from gene_perception.registry import CATEGORIES
 from gene_perception.tokenizer import sample_posed_genes, table_from_genes
 
@@ -144,3 +146,92 @@ def test_decode_loop_feeds_forced_runs_in_one_pass(model):
             assert (fed[b][n:] == eos).all() or fed[b][n:].tolist()[:1] == seq[n:n + 1]
         calls += rec.calls
     assert any(c.shape[1] > 1 for c in calls)
+
+
+# ---- object crop (processing)
+
+
+def _on_plain(background, box, size=128, colour=(90, 60, 30)):
+    """A ``size``² image of ``background`` with a filled rectangle ``box`` (x0, y0, x1, y1)."""
+    rgb = np.empty((size, size, 3), np.uint8)
+    rgb[:] = background
+    x0, y0, x1, y1 = box
+    rgb[y0:y1, x0:x1] = colour
+    return rgb
+
+
+@pytest.mark.parametrize("background", [(255, 255, 255), (40, 120, 200)])
+def test_object_box_finds_the_object_on_a_plain_background(background):
+    assert object_box(_on_plain(background, (70, 20, 81, 35))) == (70, 20, 81, 35)
+
+
+def test_object_box_declines_busy_and_empty_backgrounds():
+    noise = np.random.default_rng(0).integers(0, 255, (64, 64, 3), np.uint8)
+    assert object_box(noise) is None
+    assert object_box(np.full((64, 64, 3), 255, np.uint8)) is None
+
+
+def test_object_crop_enlarges_the_object_and_keeps_its_frame_coordinates():
+    box = (70, 20, 81, 35)  # 11 × 15 pixels of a 128² frame
+    image = Image.fromarray(_on_plain((255, 255, 255), box))
+    x = pixel_array([image], 32, object_crop=True)[0]
+    assert x.shape == (5, 32, 32)
+    # the object now fills most of the crop (it filled 1 % of the frame)
+    assert (x[:3].max(0) < 0.5).mean() > 0.4
+    # coordinates: the crop's pixel centres in the frame, centred on the box's centre
+    u, v = x[3], x[4]
+    assert np.allclose(u, u[0]) and np.allclose(v, v[:, :1])  # u along x, v along y
+    centre = (np.array([box[0] + box[2], box[1] + box[3]]) / 2) / 128 * 2 - 1
+    assert np.allclose([u[0].mean(), v[:, 0].mean()], centre, atol=1e-6)
+    side = (u[0, -1] - u[0, 0]) * 32 / 31 / 2 * 128  # the crop's side in frame pixels
+    assert side == pytest.approx(15 * CROP_MARGIN + 2, rel=1e-5)
+
+
+def test_object_crop_without_a_plain_background_is_the_whole_frame():
+    image = Image.fromarray(np.random.default_rng(1).integers(0, 255, (48, 64, 3), np.uint8))
+    cropped = pixel_array([image], 32, object_crop=True)[0]
+    assert np.array_equal(cropped[:3], pixel_array([image], 32)[0])
+    grid = (np.arange(32) + 0.5) / 32 * 2 - 1
+    assert np.allclose(cropped[3], grid[None, :]) and np.allclose(cropped[4], grid[:, None])
+
+
+def test_object_crop_window_stays_inside_the_frame_and_has_a_least_size():
+    corner = Image.fromarray(_on_plain((255, 255, 255), (0, 0, 2, 2)))
+    left, top, side = crop_window(corner)
+    assert (left, top) == (0.0, 0.0) and side == pytest.approx(128 * MIN_CROP)
+    large = Image.fromarray(_on_plain((255, 255, 255), (1, 1, 127, 127)))
+    assert crop_window(large) == (0.0, 0.0, 128.0)
+
+
+def test_object_crop_model_takes_coordinate_channels(genes):
+    torch.manual_seed(0)
+    model = GeneNet.create(None, table_from_genes(genes), {**TINY, "object_crop": True})
+    images = [Image.fromarray(_on_plain((255, 255, 255), (10, 30, 40, 70), size=64))] * 2
+    batch = model.collate([GeneSample(i, g) for i, g in zip(images, genes[::40])])
+    assert batch["pixel_values"].shape == (2, 5, 32, 32)
+    assert torch.isfinite(model(**batch)["loss"])
+    for result in model.eval().parse(images):
+        execute(result.gene)
+
+
+def test_choice_weight_weighs_the_structural_choices(genes):
+    images = _images(3, seed=2)
+    samples = [GeneSample(i, g) for i, g in zip(images, genes[::21])]
+    torch.manual_seed(0)
+    plain = GeneNet.create(None, table_from_genes(genes), TINY).eval()
+    weighted = GeneNet.create(None, table_from_genes(genes), {**TINY, "choice_weight": 5.0}).eval()
+    weighted.load_state_dict(plain.state_dict())
+    batch = plain.collate(samples)
+    with torch.no_grad():
+        a, b = plain(**batch), weighted(**batch)
+    labels = batch["labels"][batch["labels"] != -100]
+    bof, n = plain.tokenizer.bof, plain.tokenizer.table.n
+    n_float = int(((labels >= bof) & (labels < bof + n)).sum())
+    n_hard = len(labels) - n_float
+    assert 0 < n_hard < n_float
+    assert torch.isclose(a["choice_loss"], b["choice_loss"])
+    expected = (5 * n_hard * a["choice_loss"] + n_float * a["float_loss"]) / (5 * n_hard + n_float)
+    assert torch.isclose(b["loss"], expected, rtol=1e-5)
+    assert not torch.isclose(a["loss"], b["loss"])
+    with pytest.raises(ValueError, match="choice_weight"):
+        GeneNetConfig(choice_weight=0.0)

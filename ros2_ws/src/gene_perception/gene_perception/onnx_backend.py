@@ -101,7 +101,8 @@ class OnnxRuntimeBackend:
         """Greedy constrained decoding of one gene per image."""
         if not images:
             return []
-        session = self.session(pixel_array(images, self.export["image_size"]))
+        session = self.session(pixel_array(images, self.export["image_size"],
+                                           self.export.object_crop))
         out = constrained_decode(session, self.grammar, len(images))
         return [ParseResult(self.tokenizer.decode(seq), seq, out.forward_passes)
                 for seq in out.sequences]

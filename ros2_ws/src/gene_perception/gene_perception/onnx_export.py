@@ -85,7 +85,7 @@ def _write(net: torch.nn.Module, source: Path, folder: Path) -> dict:
     batch = torch.export.Dim("batch", min=1)
     tokens = torch.export.Dim("tokens", min=1)
     past_len = torch.export.Dim("past", min=0)
-    pixels = torch.zeros(2, 3, config.image_size, config.image_size)
+    pixels = torch.zeros(2, config.in_channels, config.image_size, config.image_size)
     embeds = torch.zeros(2, 3, config.hidden_size)
     past = tuple(torch.zeros(2, kv_heads, 5, head_dim) for _ in range(2 * layers))
     graphs = {
@@ -96,7 +96,8 @@ def _write(net: torch.nn.Module, source: Path, folder: Path) -> dict:
     }
     manifest = {"format": FORMAT, "model_type": "genenet", "opset": OPSET,
                 "source": str(source.resolve()), "config": config.to_dict(),
-                "image_size": config.image_size, "image_tokens": config.image_tokens,
+                "image_size": config.image_size, "object_crop": config.object_crop,
+                "image_tokens": config.image_tokens,
                 "hidden_size": config.hidden_size, "num_layers": layers,
                 "num_kv_heads": kv_heads, "head_dim": head_dim, "vocab_size": len(net.tokenizer),
                 "max_positions": config.max_positions, "embeddings": EMBEDDINGS_NAME,
@@ -128,7 +129,7 @@ def verify(net: torch.nn.Module, folder: Path) -> dict[str, float]:
     backend = OnnxRuntimeBackend(folder)
     rng = np.random.default_rng(0)
     size = net.config.image_size
-    pixels = rng.uniform(-1.0, 1.0, (2, 3, size, size)).astype(np.float32)
+    pixels = rng.uniform(-1.0, 1.0, (2, net.config.in_channels, size, size)).astype(np.float32)
     diffs: dict[str, float] = {}
 
     def compare(what: str, got: np.ndarray, expected: np.ndarray) -> None:

@@ -109,6 +109,12 @@ class OnnxExport:
     def __getitem__(self, key: str) -> Any:
         return self.manifest[key]
 
+    @property
+    def object_crop(self) -> bool:
+        """Whether the model takes object crops with coordinate channels (exports made before
+        the setting existed have no such key: plain images)."""
+        return bool(self.manifest.get("object_crop", False))
+
     def path(self, name: str) -> Path:
         return self.folder / name
 

@@ -23,7 +23,7 @@ from PIL import Image
 from .decoding import constrained_decode
 from .grammar import GeneGrammar
 from .models.common import ModelLoadError, ParseResult
-from .models.genenet.processing import pixel_array
+from .models.genenet.processing import input_channels, pixel_array
 from .onnx_format import MANIFEST_NAME, OnnxExport, past_names, publishing
 
 ENGINE_NAMES = {"encoder": "encoder.plan", "decoder": "decoder.plan"}
@@ -55,12 +55,13 @@ def _profiles(export: OnnxExport, max_batch: int) -> dict[str, dict[str, tuple]]
     """Per graph, per dynamic input: (min, opt, max) shapes."""
     h, kv, hd = export["hidden_size"], export["num_kv_heads"], export["head_dim"]
     size, longest, prefix = export["image_size"], export["max_positions"], export["image_tokens"]
+    channels = input_channels(export.object_crop)
     kv_shape = ((1, kv, 0, hd), (1, kv, min(prefix + 64, longest), hd),
                 (max_batch, kv, longest, hd))
     decoder = {"inputs_embeds": ((1, 1, h), (1, 1, h), (max_batch, longest, h))}
     decoder.update({name: kv_shape for name in past_names(export["num_layers"])})
-    return {"encoder": {export["encoder"]["inputs"][0]: ((1, 3, size, size),) * 2
-                        + ((max_batch, 3, size, size),)},
+    return {"encoder": {export["encoder"]["inputs"][0]: ((1, channels, size, size),) * 2
+                        + ((max_batch, channels, size, size),)},
             "decoder": decoder}
 
 
@@ -182,7 +183,8 @@ class TensorRTBackend:
         results: list[ParseResult] = []
         for start in range(0, len(images), self.max_batch):
             chunk = images[start:start + self.max_batch]
-            pixels = self.torch.from_numpy(pixel_array(chunk, self.export["image_size"])).cuda()
+            pixels = self.torch.from_numpy(pixel_array(
+                chunk, self.export["image_size"], self.export.object_crop)).cuda()
             name = self.export["encoder"]["inputs"][0]
             image_embeds = self.encoder.run({name: pixels})[0]
             out = constrained_decode(TensorRTDecoderSession(self, image_embeds), self.grammar,

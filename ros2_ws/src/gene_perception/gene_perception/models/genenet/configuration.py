@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from .processing import input_channels
+
 
 @dataclass
 class GeneNetConfig:
@@ -18,6 +20,12 @@ class GeneNetConfig:
     ``numbers``: ``float_tokens`` (SPEC §3, one token per number) or ``text`` (each number as
     decimal text, one token per character, trained with plain cross-entropy): the reference's
     tokenization ablation (BENCHMARKS.md). Saved with the model, so loading and parsing follow it.
+
+    ``choice_weight``: loss weight of the structural choices (category, templates, counts, a
+    vector's length) against a float token's 1: a gene has a few of them among dozens of floats.
+
+    ``object_crop``: cut images down to the object where the background is plain, with two
+    coordinate channels that keep the crop's place in the frame (``processing`` module doc).
     """
 
     image_size: int = 128
@@ -35,8 +43,12 @@ class GeneNetConfig:
     float_sigma: float = 4.0
     dropout: float = 0.0
     numbers: str = "float_tokens"
+    choice_weight: float = 1.0
+    object_crop: bool = False
 
     def __post_init__(self) -> None:
+        if not self.choice_weight > 0:
+            raise ValueError(f"choice_weight {self.choice_weight}: must be positive")
         if self.numbers not in ("float_tokens", "text"):
             raise ValueError(f"numbers {self.numbers!r}: float_tokens or text")
         self.channels = tuple(int(c) for c in self.channels)
@@ -54,6 +66,11 @@ class GeneNetConfig:
     def grid(self) -> int:
         """Side of the image-token grid."""
         return self.image_size // 2 ** len(self.channels)
+
+    @property
+    def in_channels(self) -> int:
+        """Channels of the preprocessed image (colours, and coordinates with ``object_crop``)."""
+        return input_channels(self.object_crop)
 
     @property
     def image_tokens(self) -> int:

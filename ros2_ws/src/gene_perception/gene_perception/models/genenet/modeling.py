@@ -43,7 +43,7 @@ class ConvEncoder(nn.Module):
 
     def __init__(self, config: GeneNetConfig) -> None:
         super().__init__()
-        stages, c_in = [], 3
+        stages, c_in = [], config.in_channels
         for c, n_blocks in zip(config.channels, config.blocks):
             stages.append(nn.ModuleDict({
                 "down": nn.Sequential(nn.Conv2d(c_in, c, 3, 2, 1, bias=False),
@@ -185,7 +185,8 @@ class GeneNet(GeneModel):
                     labels[b, i] = token
                     allowed[b, i, ids] = True
                 state = g.advance(state, token)
-        return {"pixel_values": pixel_values([s.image for s in samples], self.config.image_size),
+        return {"pixel_values": pixel_values([s.image for s in samples], self.config.image_size,
+                                             self.config.object_crop),
                 "input_ids": torch.from_numpy(input_ids), "labels": torch.from_numpy(labels),
                 "allowed": torch.from_numpy(allowed)}
 
@@ -198,7 +199,8 @@ class GeneNet(GeneModel):
 
     def forward(self, pixel_values: torch.Tensor, input_ids: torch.Tensor, labels: torch.Tensor,
                 allowed: torch.Tensor) -> dict[str, torch.Tensor]:
-        """``loss`` (mean over choice positions), ``float_loss``, ``choice_loss`` and
+        """``loss`` (mean over choice positions, structural choices weighted by the config's
+        ``choice_weight``), ``float_loss``, ``choice_loss`` and
         ``choice_accuracy`` (argmax under the mask equals the label; floats within 16 indices)."""
         hidden = self.hidden_states(pixel_values, input_ids)
         sel = labels != IGNORE
@@ -222,7 +224,10 @@ class GeneNet(GeneModel):
             losses[is_float] = -(w * lp).sum(-1)
         pred = logp.argmax(-1)
         correct = torch.where(is_float, (pred - y).abs() <= 16, pred == y)
-        return {"loss": losses.mean(),
+        # the structural choices (category, templates, counts: what Concept Accuracy scores) are
+        # a few positions among many float tokens; choice_weight keeps them from being drowned
+        weights = torch.where(is_float, 1.0, self.config.choice_weight).to(losses.dtype)
+        return {"loss": (losses * weights).sum() / weights.sum(),
                 "float_loss": losses[is_float].mean() if is_float.any() else losses.new_zeros(()),
                 "choice_loss": losses[hard].mean() if hard.any() else losses.new_zeros(()),
                 "choice_accuracy": correct.float().mean()}
@@ -255,8 +260,8 @@ class GeneNet(GeneModel):
         device = next(self.parameters()).device
         rng = np.random.default_rng(seed) if do_sample else None
         with torch.inference_mode():
-            session = GeneNetSession(self, pixel_values(images, self.config.image_size)
-                                     .to(device))
+            pixels = pixel_values(images, self.config.image_size, self.config.object_crop)
+            session = GeneNetSession(self, pixels.to(device))
             out = constrained_decode(session, self.grammar, len(images), rng=rng,
                                      temperature=temperature)
         return [ParseResult(self.tokenizer.decode(seq), seq, out.forward_passes)

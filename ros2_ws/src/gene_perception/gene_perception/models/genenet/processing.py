@@ -4,6 +4,13 @@ Photos are centre-cropped to a square first (the synthetic renders are square an
 transparent images are composited on white (the WhiteImage background). The arithmetic is numpy
 (:func:`pixel_array`), so the torch model and the ONNX Runtime / TensorRT backends see
 bit-identical inputs and the latter need no torch.
+
+With ``object_crop`` (a model's config setting) the square is cut down to the object where the
+background is plain (:func:`object_box`: a white render, a product photo), and two coordinate
+channels follow the colours: each pixel's position in the whole square frame, so the model still
+sees where the object was and at which scale (the gene's pose), whether or not it was cropped.
+At the SPEC's pose augmentation an object covers 5-40 pixels of a 128² render; cut out and
+enlarged, its parts become visible to a small encoder.
 """
 
 from __future__ import annotations
@@ -36,22 +43,92 @@ def square(image: Image.Image) -> Image.Image:
     return image.crop((left, top, left + s, top + s))
 
 
-def pixel_array(images: Sequence[Image.Image], size: int) -> np.ndarray:
-    """``[batch, 3, size, size]`` float32 in [-1, 1], C-contiguous."""
+#: Border pixels within this many levels (0-255, any channel) of their median count as plain.
+BACKGROUND_TOLERANCE = 12
+#: Share of the border pixels that must be plain for the background to count as plain.
+PLAIN_BORDER = 0.9
+#: The crop's side: the object's longer box side times this, plus 2 pixels of the frame.
+CROP_MARGIN = 1.15
+#: The smallest crop, as a share of the frame's side (at most this much enlargement).
+MIN_CROP = 1 / 8
+#: Side of the copy the object's box is searched in (large photos are shrunk first).
+_BOX_SEARCH_SIDE = 256
+
+
+def object_box(rgb: np.ndarray) -> tuple[int, int, int, int] | None:
+    """``(x0, y0, x1, y1)`` (end exclusive) bounding the pixels of an ``[H, W, 3]`` uint8 image
+    that differ from its plain background, or None where the background is not plain (fewer
+    than :data:`PLAIN_BORDER` of the border pixels within :data:`BACKGROUND_TOLERANCE` of their
+    median colour: noise, textures, gradients, a photo's scene) or nothing differs from it."""
+    border = np.concatenate([rgb[0], rgb[-1], rgb[1:-1, 0], rgb[1:-1, -1]]).astype(np.int16)
+    background = np.median(border, 0).astype(np.int16)
+    if (np.abs(border - background).max(1) <= BACKGROUND_TOLERANCE).mean() < PLAIN_BORDER:
+        return None
+    differs = np.abs(rgb.astype(np.int16) - background).max(2) > BACKGROUND_TOLERANCE
+    rows, cols = np.flatnonzero(differs.any(1)), np.flatnonzero(differs.any(0))
+    if rows.size == 0:
+        return None
+    return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
+
+
+def crop_window(image: Image.Image) -> tuple[float, float, float]:
+    """``(x0, y0, side)`` of the square to cut from the square ``image``: around the object where
+    :func:`object_box` finds one, else the whole image."""
+    frame = image.size[0]
+    search = image if frame <= _BOX_SEARCH_SIDE else \
+        image.resize((_BOX_SEARCH_SIDE, _BOX_SEARCH_SIDE), Image.BILINEAR)
+    box = object_box(np.asarray(search))
+    if box is None:
+        return 0.0, 0.0, float(frame)
+    scale = frame / search.size[0]
+    x0, y0, x1, y1 = (v * scale for v in box)
+    side = max(x1 - x0, y1 - y0) * CROP_MARGIN + 2.0 * scale
+    side = min(max(side, MIN_CROP * frame), float(frame))
+    # centred on the box, shifted back inside the frame
+    left = min(max((x0 + x1 - side) / 2, 0.0), frame - side)
+    top = min(max((y0 + y1 - side) / 2, 0.0), frame - side)
+    return left, top, side
+
+
+def pixel_array(images: Sequence[Image.Image], size: int,
+                object_crop: bool = False) -> np.ndarray:
+    """``[batch, 3, size, size]`` float32 in [-1, 1], C-contiguous; with ``object_crop``
+    ``[batch, 5, size, size]``: the object's crop and its pixels' frame coordinates (module
+    doc)."""
     out = np.empty((len(images), size, size, 3), np.uint8)
+    windows = np.empty((len(images), 3), np.float64)
     for k, image in enumerate(images):
         image = square(to_rgb(image))
-        if image.size != (size, size):
+        frame = image.size[0]
+        left, top, side = crop_window(image) if object_crop else (0.0, 0.0, float(frame))
+        if (left, top, side) != (0.0, 0.0, float(frame)):
+            image = image.resize((size, size), Image.BILINEAR,
+                                 box=(left, top, left + side, top + side))
+        elif frame != size:
             image = image.resize((size, size), Image.BILINEAR, reducing_gap=2.0)
         out[k] = np.asarray(image)
-    x = np.ascontiguousarray(out.transpose(0, 3, 1, 2), dtype=np.float32)
-    x *= np.float32(2.0 / 255.0)
-    x -= np.float32(1.0)
+        windows[k] = left / frame, top / frame, side / frame
+    x = np.empty((len(images), 5 if object_crop else 3, size, size), np.float32)
+    x[:, :3] = out.transpose(0, 3, 1, 2)
+    x[:, :3] *= np.float32(2.0 / 255.0)
+    x[:, :3] -= np.float32(1.0)
+    if object_crop:
+        # pixel centres in the frame, in [-1, 1]: channel 3 along x, channel 4 along y
+        steps = (np.arange(size) + 0.5) / size
+        u = 2.0 * (windows[:, :2, None] + windows[:, 2:, None] * steps) - 1.0
+        x[:, 3] = u[:, 0, None, :]
+        x[:, 4] = u[:, 1, :, None]
     return x
 
 
-def pixel_values(images: Sequence[Image.Image], size: int) -> torch.Tensor:
+def input_channels(object_crop: bool) -> int:
+    """Channels of :func:`pixel_array`'s output."""
+    return 5 if object_crop else 3
+
+
+def pixel_values(images: Sequence[Image.Image], size: int,
+                 object_crop: bool = False) -> torch.Tensor:
     """:func:`pixel_array` as a torch tensor (shares its memory)."""
     import torch
 
-    return torch.from_numpy(pixel_array(images, size))
+    return torch.from_numpy(pixel_array(images, size, object_crop))
