@@ -339,7 +339,8 @@ def test_processor_follows_rows_that_beam_search_reorders(tokenizer, grammar):
     proc = GeneLogitsProcessor(grammar, prompt_length=0)
     for n in range(min(len(a), len(b))):
         pair = (a[:n], b[:n]) if n % 2 else (b[:n], a[:n])
-        out = proc(torch.tensor(pair, dtype=torch.long).reshape(2, n), torch.zeros(2, len(tokenizer)))
+        rows = torch.tensor(pair, dtype=torch.long).reshape(2, n)
+        out = proc(rows, torch.zeros(2, len(tokenizer)))
         for row, prefix in enumerate(pair):
             state = grammar.initial()
             for t in prefix:

@@ -890,8 +890,8 @@ class GeneLogitsProcessor:
     ``<code>`` in the json form; pass ``grammar.advance(grammar.initial(), grammar.bos)`` when
     the prompt ends with ``<bos>``). Each row's state is kept with the row's bytes, so a row
     advances its parent's state by one token, also when beam search reordered the rows; an
-    unknown row is re-advanced from ``start``. After the end (``<eos>``, ``</code>``) a row (padding in
-    greedy/sampling) only allows that end token.
+    unknown row is re-advanced from ``start``. After the end (``<eos>``, ``</code>``) a row
+    (padding in greedy/sampling) only allows that end token.
     """
 
     def __init__(self, grammar: GeneGrammar | JsonGeneGrammar, prompt_length: int,
@@ -1124,8 +1124,8 @@ def _batches(seqs: list[list[int]], batch: int, end: int) -> list[np.ndarray]:
 
 def _loop_ns(grammar: GeneGrammar | JsonGeneGrammar, rows: np.ndarray, vocab: int) -> list[int]:
     """Per step, ns of a hand-written decode loop's grammar work over the batch: per row
-    ``allowed_index`` into an additive mask (the previous step's entries reset) and ``advance`` by the
-    row's token, then the mask added to the logits in place (finished rows allow their end
+    ``allowed_index`` into an additive mask (the previous step's entries reset) and ``advance`` by
+    the row's token, then the mask added to the logits in place (finished rows allow their end
     token)."""
     import torch
 

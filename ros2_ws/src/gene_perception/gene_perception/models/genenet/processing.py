@@ -90,6 +90,11 @@ def crop_window(image: Image.Image) -> tuple[float, float, float]:
     return left, top, side
 
 
+def input_channels(object_crop: bool) -> int:
+    """Channels of :func:`pixel_array`'s output."""
+    return 5 if object_crop else 3
+
+
 def pixel_array(images: Sequence[Image.Image], size: int,
                 object_crop: bool = False) -> np.ndarray:
     """``[batch, 3, size, size]`` float32 in [-1, 1], C-contiguous; with ``object_crop``
@@ -108,7 +113,7 @@ def pixel_array(images: Sequence[Image.Image], size: int,
             image = image.resize((size, size), Image.BILINEAR, reducing_gap=2.0)
         out[k] = np.asarray(image)
         windows[k] = left / frame, top / frame, side / frame
-    x = np.empty((len(images), 5 if object_crop else 3, size, size), np.float32)
+    x = np.empty((len(images), input_channels(object_crop), size, size), np.float32)
     x[:, :3] = out.transpose(0, 3, 1, 2)
     x[:, :3] *= np.float32(2.0 / 255.0)
     x[:, :3] -= np.float32(1.0)
@@ -119,11 +124,6 @@ def pixel_array(images: Sequence[Image.Image], size: int,
         x[:, 3] = u[:, 0, None, :]
         x[:, 4] = u[:, 1, :, None]
     return x
-
-
-def input_channels(object_crop: bool) -> int:
-    """Channels of :func:`pixel_array`'s output."""
-    return 5 if object_crop else 3
 
 
 def pixel_values(images: Sequence[Image.Image], size: int,
