@@ -89,7 +89,7 @@ def _eval_genes(args: argparse.Namespace) -> None:
     from gene_perception.cli import CliError
     from gene_perception.models import ModelLoadError
 
-    from .genes import EvalDataError, evaluate_genes
+    from .genes import EvalDataError, evaluate_genes, localiser_line
     from .metrics import metrics_markdown
 
     try:
@@ -98,5 +98,6 @@ def _eval_genes(args: argparse.Namespace) -> None:
     except (ModelLoadError, EvalDataError) as exc:
         raise CliError(str(exc)) from None
     print(metrics_markdown(result))
+    print(localiser_line(result), end="")
     print(f"{result['images']} images, {result['seconds_per_image']:.3f} s per image"
           + (f"; written to {args.out}" if args.out else ""))

@@ -23,6 +23,7 @@ from PIL import Image
 
 from gene_perception.gene import from_json
 from gene_perception.models import ConversationSample, GeneSample
+from gene_perception.models.genenet.processing import mask_box
 
 from .dataset import SPLITS, SynthError, read_manifest
 
@@ -42,18 +43,26 @@ class GeneImageDataset:
         self.images: list[bytes] = []
         self.genes: list[str] = []
         self.ids: list[str] = []
+        #: mask PNGs (``genevlm synth --mask``), whose boxes become the samples' ``box``
+        self.masks: list[bytes] | None = [] if self.manifest["config"].get("mask") else None
+        columns = ["image", "gene", "gene_id", "category"] + \
+            (["mask"] if self.masks is not None else [])
         for shard in shards:
-            table = pq.read_table(shard, columns=["image", "gene", "gene_id", "category"])
+            table = pq.read_table(shard, columns=columns)
             if categories:
                 table = table.filter(pc.is_in(table.column("category"),
                                               pa.array(list(categories))))
             self.images += table.column("image").to_pylist()
             self.genes += table.column("gene").to_pylist()
             self.ids += table.column("gene_id").to_pylist()
+            if self.masks is not None:
+                self.masks += table.column("mask").to_pylist()
             if limit is not None and len(self.images) >= limit:
                 break
         if limit is not None:
             del self.images[limit:], self.genes[limit:], self.ids[limit:]
+            if self.masks is not None:
+                del self.masks[limit:]
         if not self.images:
             raise SynthError(f"{self.data_dir}: no {split} samples"
                              + (f" of {', '.join(categories)}" if categories else ""))
@@ -64,7 +73,10 @@ class GeneImageDataset:
     def __getitem__(self, i: int) -> GeneSample:
         image = Image.open(io.BytesIO(self.images[i]))
         image.load()
-        return GeneSample(image, from_json(json.loads(self.genes[i])))
+        box = None
+        if self.masks is not None:
+            box = mask_box(np.asarray(Image.open(io.BytesIO(self.masks[i]))))
+        return GeneSample(image, from_json(json.loads(self.genes[i])), box)
 
 
 class MixedDataset:

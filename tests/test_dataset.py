@@ -24,6 +24,7 @@ from gene_training.dataset import (MANIFEST_FILE, MARKER_DIR, SynthConfig, Synth
                                    completed, decode_depth, plan_shards, preview_sheet,
                                    synthesize_dataset, write_shard)
 from gene_training.synthesis import split_of
+from gene_training.training_data import GeneImageDataset
 
 GENEVLM = str(Path(sys.executable).parent / "genevlm")
 SMALL = SynthConfig(categories=("Mug", "Laptop", "StorageFurniture"), genes=6, poses=5,
@@ -97,6 +98,23 @@ def test_shard_schema_and_contents(small):
     assert len({r["gene_id"] for r in first}) == 1
     assert len({r["image"] for r in first}) == SMALL.poses
     assert len({json.dumps(json.loads(r["gene"])["conceptualization"]) for r in first}) == 1
+
+
+def test_training_samples_carry_the_mask_box(small):
+    """A ``--mask`` dataset's training samples carry the box of the object's pixels (the
+    localiser's target, and where colour crops are cut)."""
+    folder, _ = small
+    dataset = GeneImageDataset(folder, "train")
+    assert dataset.masks is not None and len(dataset.masks) == len(dataset)
+    for i in range(0, len(dataset), 7):
+        sample = dataset[i]
+        mask = np.asarray(Image.open(io.BytesIO(dataset.masks[i])))
+        rows, cols = np.nonzero(mask)
+        assert sample.box == pytest.approx((cols.min() / 96, rows.min() / 96,
+                                            (cols.max() + 1) / 96, (rows.max() + 1) / 96))
+        # on the WhiteImage, the pixels that are not white are the object's
+        grey = (np.asarray(sample.image) < 255).any(2)
+        assert np.array_equal(grey, mask > 0)
 
 
 def test_write_shard_is_deterministic(small, tmp_path):

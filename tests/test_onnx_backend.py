@@ -22,6 +22,7 @@ from gene_perception.cli import main
 from gene_perception.models import ModelLoadError, load_model
 from gene_perception.models.base import write_model_file
 from gene_perception.models.genenet import GeneNet
+from gene_perception.models.genenet.processing import pixel_array
 from gene_perception.onnx_export import ExportError, export_onnx
 from gene_perception.onnx_format import MANIFEST_NAME
 from gene_perception.registry import CATEGORIES
@@ -128,6 +129,35 @@ def test_object_crop_model_exports_with_its_coordinate_channels(tmp_path):
         rgb[y:y + w, x:x + w] = rng.integers(0, 200, 3)
         scenes.append(Image.fromarray(rgb))
     expected = load_model(tmp_path / "model").parse(scenes)
+    assert [r.token_ids for r in backend.parse(scenes)] == [r.token_ids for r in expected]
+
+
+def test_localiser_model_exports_its_box_graph(tmp_path):
+    """A GeneNet with a localiser exports its box graph; on busy backgrounds (crops placed by
+    the localiser) ONNX Runtime gives the same boxes and genes as torch."""
+    genes = [g for c in CATEGORIES for g in sample_posed_genes(c, 2, 7)]
+    torch.manual_seed(2)
+    model = GeneNet.create(None, table_from_genes(genes),
+                           {**TINY_GENENET, "object_crop": True, "localiser": True,
+                            "localiser_channels": [8, 16]}).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0.0, 1.0)
+    model.save_pretrained(tmp_path / "model")
+    out = tmp_path / "onnx"
+    assert main(["export", "onnx", "--model", str(tmp_path / "model"), "--out", str(out)]) == 0
+    manifest = json.loads((out / MANIFEST_NAME).read_text())
+    assert manifest["localiser"]["file"] == "localiser.onnx"
+    assert "localiser/boxes" in manifest["max_abs_diff"]
+    backend = load_backend(out, "onnxruntime")
+    rng = np.random.default_rng(4)
+    scenes = [Image.fromarray(rng.integers(0, 255, (48, 48, 3), np.uint8)) for _ in range(3)]
+    torch_model = load_model(tmp_path / "model")
+    frames = pixel_array(scenes, 32)
+    assert np.allclose(backend.boxes(frames),
+                       torch_model.localiser.boxes(torch.from_numpy(frames)).detach().numpy(),
+                       atol=1e-5)
+    expected = torch_model.parse(scenes)
     assert [r.token_ids for r in backend.parse(scenes)] == [r.token_ids for r in expected]
 
 

@@ -134,6 +134,39 @@ def test_parse_and_eval_genes_end_to_end(data, tmp_path, capsys):
     assert len((ev / "predictions.jsonl").read_text().splitlines()) == 4
 
 
+def test_localiser_model_trains_on_mask_boxes_and_is_scored(tmp_path):
+    """A GeneNet with a localiser trains through both stages on ``--mask`` datasets (the masks'
+    boxes are its targets, its loss is logged) and ``eval genes`` scores its boxes against the
+    ColorImage masks."""
+    for kind in ("white", "color"):
+        synthesize_dataset(SynthConfig(("Mug", "Knife"), genes=8, poses=1, kind=kind, size=32,
+                                       shard_size=8, fractions=(0.5, 0.25, 0.25), mask=True),
+                           tmp_path / kind, progress=False)
+    common = ["--max-steps", "2", "--batch-size", "4", "--warmup-steps", "1", "--log-every", "1",
+              "--eval-every", "2", "--save-every", "2", "--val-samples", "4", "--workers", "0",
+              "--no-progress"]
+    white = ["train", "--stage", "white", "--data", str(tmp_path / "white"),
+             "--out", str(tmp_path / "white-run"), *common, "--model-option", "object_crop=true",
+             "--model-option", "localiser=true", "--model-option", "localiser_channels=[8,16]"]
+    for option in TINY:
+        white += ["--model-option", option]
+    assert main(white) == 0
+    assert main(["train", "--stage", "color", "--data", str(tmp_path / "color"),
+                 "--out", str(tmp_path / "run"), "--base", str(tmp_path / "white-run"),
+                 *common]) == 0
+    lines = [json.loads(line) for line in
+             (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert all(m["localiser_loss"] > 0 for m in lines if m["split"] in ("train", "val"))
+    ev = tmp_path / "eval"
+    assert main(["eval", "genes", "--data", str(tmp_path / "color"), "--model",
+                 str(tmp_path / "run"), "--out", str(ev)]) == 0
+    result = json.loads((ev / "eval_genes.json").read_text())
+    scored = result["localiser"]
+    assert scored["images"] == result["images"] > 0
+    assert 0.0 <= scored["mean_iou"] <= 1.0 and scored["median_centre_error_px"] >= 0.0
+    assert "Localiser on" in (ev / "eval_genes.md").read_text()
+
+
 def test_single_process_training_is_not_sharded():
     """Checkpoints gather weights only where parameters are shards (FSDP, ZeRO-3); a plain run
     saves the module's own state dict."""

@@ -85,6 +85,13 @@ class OnnxRuntimeBackend:
         self.decoder = ort_session(self.export.path(dec["file"]), threads)
         _check_io(self.encoder, self.export.path(enc["file"]), enc["inputs"], enc["outputs"])
         _check_io(self.decoder, self.export.path(dec["file"]), dec["inputs"], dec["outputs"])
+        self.localiser = None
+        if self.export.localiser is not None:
+            loc = self.export.localiser
+            self.localiser = ort_session(self.export.path(loc["file"]), threads)
+            _check_io(self.localiser, self.export.path(loc["file"]), loc["inputs"],
+                      loc["outputs"])
+            self._localiser_io = (loc["inputs"][0], loc["outputs"])
         self.past_names = past_names(self.export["num_layers"])
         self.decoder_outputs = dec["outputs"]
         self._encoder_io = (enc["inputs"][0], enc["outputs"])
@@ -94,6 +101,17 @@ class OnnxRuntimeBackend:
         name, outputs = self._encoder_io
         return self.encoder.run(outputs, {name: pixels})[0]
 
+    def boxes(self, frames: np.ndarray) -> np.ndarray:
+        """The localiser's ``[batch, 4]`` object boxes of uncropped preprocessed frames."""
+        name, outputs = self._localiser_io
+        return self.localiser.run(outputs, {name: frames})[0]
+
+    def pixels(self, images: Sequence[Image.Image]) -> np.ndarray:
+        """The encoder's input, crops placed by the localiser where the export has one."""
+        size = self.export["image_size"]
+        boxes = None if self.localiser is None else self.boxes(pixel_array(images, size))
+        return pixel_array(images, size, self.export.object_crop, boxes)
+
     def session(self, pixels: np.ndarray) -> OrtDecoderSession:
         return OrtDecoderSession(self, self.encode(pixels))
 
@@ -101,8 +119,7 @@ class OnnxRuntimeBackend:
         """Greedy constrained decoding of one gene per image."""
         if not images:
             return []
-        session = self.session(pixel_array(images, self.export["image_size"],
-                                           self.export.object_crop))
+        session = self.session(self.pixels(images))
         out = constrained_decode(session, self.grammar, len(images))
         return [ParseResult(self.tokenizer.decode(seq), seq, out.forward_passes)
                 for seq in out.sequences]

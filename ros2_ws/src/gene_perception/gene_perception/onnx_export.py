@@ -2,7 +2,7 @@
 
 The decoder step graph takes input embeddings, so one graph serves both the image prefix (the
 encoder's output, past length 0) and gene tokens (looked up in ``embed_tokens.npy``); batch,
-token count and past length are dynamic. Both graphs pass ``onnx.checker`` and are run with ONNX
+token count and past length are dynamic. A model with a localiser adds its box graph. The graphs pass ``onnx.checker`` and are run with ONNX
 Runtime against the torch runtime path (:class:`~gene_perception.models.genenet.GeneNetSession`)
 before the folder is published; a mismatch beyond tolerance fails the export. The folder is
 written to a temporary sibling and renamed, so it is complete or absent.
@@ -18,7 +18,8 @@ import torch
 
 from .models import load_model, read_model_file, resolve_model_dir
 from .onnx_format import (EMBEDDINGS_NAME, ENCODER_INPUTS, ENCODER_OUTPUTS, FORMAT,
-                          MANIFEST_NAME, past_names, present_names, publishing)
+                          LOCALISER_INPUTS, LOCALISER_OUTPUTS, MANIFEST_NAME, past_names,
+                          present_names, publishing)
 from .tokenizer import CONFIG_NAME
 
 OPSET = 18
@@ -50,6 +51,17 @@ class DecoderStep(torch.nn.Module):
         logits = out.last_hidden_state[:, -1] @ self.decoder.embed_tokens.weight.T
         presents = [t for layer in cache.layers for t in (layer.keys, layer.values)]
         return (logits, *presents)
+
+
+class LocaliserBoxes(torch.nn.Module):
+    """The localiser's boxes from uncropped frames (the exported graph)."""
+
+    def __init__(self, localiser: torch.nn.Module) -> None:
+        super().__init__()
+        self.localiser = localiser
+
+    def forward(self, frame_pixels: torch.Tensor) -> torch.Tensor:
+        return self.localiser.boxes(frame_pixels)
 
 
 def export_onnx(model: str | Path, out: str | Path) -> Path:
@@ -94,6 +106,10 @@ def _write(net: torch.nn.Module, source: Path, folder: Path) -> dict:
                     ["inputs_embeds", *past_names(layers)], ["logits", *present_names(layers)],
                     ({0: batch, 1: tokens}, tuple({0: batch, 2: past_len} for _ in past))),
     }
+    if net.localiser is not None:
+        frames = torch.zeros(2, 3, config.image_size, config.image_size)
+        graphs["localiser"] = (LocaliserBoxes(net.localiser).eval(), (frames,),
+                               LOCALISER_INPUTS, LOCALISER_OUTPUTS, ({0: batch},))
     manifest = {"format": FORMAT, "model_type": "genenet", "opset": OPSET,
                 "source": str(source.resolve()), "config": config.to_dict(),
                 "image_size": config.image_size, "object_crop": config.object_crop,
@@ -142,6 +158,10 @@ def verify(net: torch.nn.Module, folder: Path) -> dict[str, float]:
     with torch.inference_mode():
         compare("encoder/image_embeds", backend.encode(pixels),
                 net.encoder(torch.from_numpy(pixels)).numpy())
+        if net.localiser is not None:
+            frames = np.ascontiguousarray(pixels[:, :3])
+            compare("localiser/boxes", backend.boxes(frames),
+                    net.localiser.boxes(torch.from_numpy(frames)).numpy())
         reference = GeneNetSession(net, torch.from_numpy(pixels))
         session = backend.session(pixels)
         for step, n in enumerate((3, 1)):

@@ -28,6 +28,8 @@ FORMAT = "genevlm-onnx/1"
 EMBEDDINGS_NAME = "embed_tokens.npy"
 ENCODER_INPUTS = ["pixel_values"]
 ENCODER_OUTPUTS = ["image_embeds"]
+LOCALISER_INPUTS = ["frame_pixels"]
+LOCALISER_OUTPUTS = ["boxes"]
 
 
 @contextmanager
@@ -95,6 +97,8 @@ class OnnxExport:
         try:
             names = [manifest["encoder"]["file"], manifest["decoder"]["file"],
                      manifest["embeddings"], manifest["tokenizer"]]
+            if "localiser" in manifest:
+                names.append(manifest["localiser"]["file"])
             for key in ("image_size", "hidden_size", "num_layers", "num_kv_heads", "head_dim",
                         "vocab_size", "max_positions"):
                 if not isinstance(manifest[key], int) or manifest[key] < 1:
@@ -114,6 +118,11 @@ class OnnxExport:
         """Whether the model takes object crops with coordinate channels (exports made before
         the setting existed have no such key: plain images)."""
         return bool(self.manifest.get("object_crop", False))
+
+    @property
+    def localiser(self) -> dict[str, Any] | None:
+        """The localiser graph's entry (file, inputs, outputs), None for a model without one."""
+        return self.manifest.get("localiser")
 
     def path(self, name: str) -> Path:
         return self.folder / name
@@ -155,5 +164,6 @@ class OnnxExport:
         return table
 
 
-__all__ = ["EMBEDDINGS_NAME", "ENCODER_INPUTS", "ENCODER_OUTPUTS", "FORMAT",
+__all__ = ["EMBEDDINGS_NAME", "ENCODER_INPUTS", "ENCODER_OUTPUTS", "FORMAT", "LOCALISER_INPUTS",
+           "LOCALISER_OUTPUTS",
            "MANIFEST_NAME", "OnnxExport", "past_names", "present_names"]

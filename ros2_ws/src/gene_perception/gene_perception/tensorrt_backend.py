@@ -26,7 +26,8 @@ from .models.common import ModelLoadError, ParseResult
 from .models.genenet.processing import input_channels, pixel_array
 from .onnx_format import MANIFEST_NAME, OnnxExport, past_names, publishing
 
-ENGINE_NAMES = {"encoder": "encoder.plan", "decoder": "decoder.plan"}
+ENGINE_NAMES = {"encoder": "encoder.plan", "decoder": "decoder.plan",
+                "localiser": "localiser.plan"}
 
 
 class TensorRTError(ModelLoadError):
@@ -60,9 +61,13 @@ def _profiles(export: OnnxExport, max_batch: int) -> dict[str, dict[str, tuple]]
                 (max_batch, kv, longest, hd))
     decoder = {"inputs_embeds": ((1, 1, h), (1, 1, h), (max_batch, longest, h))}
     decoder.update({name: kv_shape for name in past_names(export["num_layers"])})
-    return {"encoder": {export["encoder"]["inputs"][0]: ((1, channels, size, size),) * 2
-                        + ((max_batch, channels, size, size),)},
-            "decoder": decoder}
+    profiles = {"encoder": {export["encoder"]["inputs"][0]: ((1, channels, size, size),) * 2
+                            + ((max_batch, channels, size, size),)},
+                "decoder": decoder}
+    if export.localiser is not None:
+        profiles["localiser"] = {export.localiser["inputs"][0]: ((1, 3, size, size),) * 2
+                                 + ((max_batch, 3, size, size),)}
+    return profiles
 
 
 def build_engines(export: OnnxExport, out: str | Path, fp16: bool = False,
@@ -93,7 +98,8 @@ def build_engines(export: OnnxExport, out: str | Path, fp16: bool = False,
                 raise TensorRTError(f"{onnx_file}: TensorRT engine build failed (see its log)")
             (tmp / ENGINE_NAMES[graph]).write_bytes(bytes(plan))
         manifest = dict(export.manifest)
-        manifest["tensorrt"] = {"engines": ENGINE_NAMES, "fp16": fp16, "max_batch": max_batch,
+        engines = {graph: ENGINE_NAMES[graph] for graph in _profiles(export, max_batch)}
+        manifest["tensorrt"] = {"engines": engines, "fp16": fp16, "max_batch": max_batch,
                                 "version": trt.__version__}
         (tmp / MANIFEST_NAME).write_text(json.dumps(manifest, indent=1))
     return out
@@ -172,6 +178,8 @@ class TensorRTBackend:
         engines = self.export["tensorrt"]["engines"]
         self.encoder = _Engine(trt, torch, self.export.path(engines["encoder"]))
         self.decoder = _Engine(trt, torch, self.export.path(engines["decoder"]))
+        self.localiser = _Engine(trt, torch, self.export.path(engines["localiser"])) \
+            if self.export.localiser is not None else None
         self.tokenizer = self.export.tokenizer()
         self.grammar = GeneGrammar(self.tokenizer)
         self.embeddings = torch.from_numpy(self.export.embeddings()).cuda()
@@ -183,8 +191,13 @@ class TensorRTBackend:
         results: list[ParseResult] = []
         for start in range(0, len(images), self.max_batch):
             chunk = images[start:start + self.max_batch]
+            size, boxes = self.export["image_size"], None
+            if self.localiser is not None:
+                frames = self.torch.from_numpy(pixel_array(chunk, size)).cuda()
+                name = self.export.localiser["inputs"][0]
+                boxes = self.localiser.run({name: frames})[0].cpu().numpy()
             pixels = self.torch.from_numpy(pixel_array(
-                chunk, self.export["image_size"], self.export.object_crop)).cuda()
+                chunk, size, self.export.object_crop, boxes)).cuda()
             name = self.export["encoder"]["inputs"][0]
             image_embeds = self.encoder.run({name: pixels})[0]
             out = constrained_decode(TensorRTDecoderSession(self, image_embeds), self.grammar,

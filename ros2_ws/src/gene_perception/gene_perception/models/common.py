@@ -25,10 +25,13 @@ class ModelLoadError(Exception):
 
 @dataclass
 class GeneSample:
-    """One training pair: an RGB image and the gene it shows."""
+    """One training pair: an RGB image and the gene it shows; ``box``: the object's
+    ``(x0, y0, x1, y1)`` in fractions of the square frame where the dataset knows it (a
+    ``--mask`` column)."""
 
     image: Image.Image
     gene: Gene
+    box: tuple[float, float, float, float] | None = None
 
 
 @dataclass

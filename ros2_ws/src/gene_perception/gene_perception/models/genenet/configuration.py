@@ -26,6 +26,11 @@ class GeneNetConfig:
 
     ``object_crop``: cut images down to the object where the background is plain, with two
     coordinate channels that keep the crop's place in the frame (``processing`` module doc).
+
+    ``localiser`` (with ``object_crop``): a small convolutional box predictor over the whole
+    frame, trained beside the gene (on mask boxes, or plain-background boxes), places the crop
+    where the background is not plain: ColorImages, photos of scenes. ``localiser_channels``:
+    its stride-2 stages; it predicts on their ``image_size / 2**len`` grid.
     """
 
     image_size: int = 128
@@ -45,6 +50,8 @@ class GeneNetConfig:
     numbers: str = "float_tokens"
     choice_weight: float = 1.0
     object_crop: bool = False
+    localiser: bool = False
+    localiser_channels: tuple[int, ...] = (16, 32, 64, 64)
 
     def __post_init__(self) -> None:
         if not self.choice_weight > 0:
@@ -53,6 +60,12 @@ class GeneNetConfig:
             raise ValueError(f"numbers {self.numbers!r}: float_tokens or text")
         self.channels = tuple(int(c) for c in self.channels)
         self.blocks = tuple(int(b) for b in self.blocks)
+        self.localiser_channels = tuple(int(c) for c in self.localiser_channels)
+        if self.localiser and not self.object_crop:
+            raise ValueError("localiser places object crops: it needs object_crop")
+        if self.image_size % (2 ** len(self.localiser_channels)):
+            raise ValueError(f"image_size {self.image_size} must be divisible by "
+                             f"2**{len(self.localiser_channels)} (localiser stages)")
         if len(self.blocks) != len(self.channels) or any(b < 0 for b in self.blocks):
             raise ValueError(f"blocks {list(self.blocks)}: one count (≥ 0) per stage "
                              f"({len(self.channels)} stages)")
@@ -80,6 +93,7 @@ class GeneNetConfig:
         d = asdict(self)
         d["channels"] = list(self.channels)
         d["blocks"] = list(self.blocks)
+        d["localiser_channels"] = list(self.localiser_channels)
         return d
 
     @classmethod

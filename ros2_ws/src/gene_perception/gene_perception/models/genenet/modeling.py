@@ -2,7 +2,9 @@
 
 The image becomes ``grid²`` tokens (four stride-2 stages, then a linear projection and a learned
 position embedding) that prefix the gene's compact token sequence in a transformers
-``Qwen2Model``; the output head is tied to the token embedding. With
+``Qwen2Model``; the output head is tied to the token embedding. With ``object_crop`` the encoder
+sees the object's crop (``processing``), placed by the :class:`Localiser` where the background
+is not plain (``localiser``). With
 ``GeneNetConfig.numbers == "text"`` the sequence writes numbers as text (the tokenization
 ablation), and the same grammar constrains its characters.
 
@@ -16,6 +18,7 @@ cross-entropy.
 from __future__ import annotations
 
 import json
+import math
 from functools import cached_property
 from pathlib import Path
 from typing import Sequence
@@ -31,7 +34,7 @@ from ...tokenizer import GeneTokenizer, QuantileTable
 from ..base import (ConversationSample, GeneModel, GeneSample, ModelLoadError,
                     ParseResult, read_model_file, write_model_file)
 from .configuration import GeneNetConfig
-from .processing import pixel_values
+from .processing import pixel_values, plain_box, square, to_rgb
 
 WEIGHTS_NAME = "model.safetensors"
 IGNORE = -100
@@ -80,6 +83,73 @@ class ConvEncoder(nn.Module):
         return 2.0 * total
 
 
+class Localiser(nn.Module):
+    """The object's box from the whole frame (``[B, 3, S, S]`` pixels, no crop): stride-2
+    stages down to a ``G × G`` grid, two 3×3 layers for context beyond a cell, then per cell a
+    centre logit and a box (the centre's offset in the cell through a sigmoid, log width and
+    height in cells). The box is the one of the cell with the highest logit."""
+
+    def __init__(self, config: GeneNetConfig) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        c_in = 3
+        for c in config.localiser_channels:
+            layers += [nn.Conv2d(c_in, c, 3, 2, 1, bias=False), nn.BatchNorm2d(c), nn.GELU()]
+            c_in = c
+        for _ in range(2):
+            layers += [nn.Conv2d(c_in, c_in, 3, 1, 1, bias=False), nn.BatchNorm2d(c_in),
+                       nn.GELU()]
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Conv2d(c_in, 5, 1)
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        """``[B, 5, G, G]``: centre logit, offset x, offset y, log width, log height."""
+        return self.head(self.features(pixels))
+
+    def boxes(self, pixels: torch.Tensor) -> torch.Tensor:
+        """``[B, 4]`` boxes ``(x0, y0, x1, y1)`` in fractions of the frame."""
+        out = self(pixels).flatten(2)
+        g = int(round(out.shape[2] ** 0.5))
+        cell = out[:, 0].argmax(1)
+        geometry = out[:, 1:].gather(2, cell[:, None, None].expand(-1, 4, 1))[..., 0]
+        row = torch.div(cell, g, rounding_mode="floor").to(geometry.dtype)
+        col = (cell - torch.div(cell, g, rounding_mode="floor") * g).to(geometry.dtype)
+        cx = (col + torch.sigmoid(geometry[:, 0])) / g
+        cy = (row + torch.sigmoid(geometry[:, 1])) / g
+        # at most the frame's size, whatever an untrained head says
+        size = torch.exp(geometry[:, 2:].clamp(max=math.log(g))) / (2 * g)
+        half_w, half_h = size[:, 0], size[:, 1]
+        return torch.stack([cx - half_w, cy - half_h, cx + half_w, cy + half_h], 1)
+
+    def loss(self, pixels: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy of the centre's cell plus L1 of its offset and log size, over the
+        samples whose box is known (rows of ``boxes`` without NaN)."""
+        out = self(pixels).flatten(2)
+        known = ~torch.isnan(boxes).any(1)
+        if not known.any():
+            return out.sum() * 0.0
+        out, boxes = out[known], boxes[known].to(out.dtype)
+        g = int(round(out.shape[2] ** 0.5))
+        centre = (boxes[:, :2] + boxes[:, 2:]) * (g / 2)
+        cells = centre.floor().clamp(0, g - 1)
+        cell = (cells[:, 1] * g + cells[:, 0]).long()
+        geometry = out[:, 1:].gather(2, cell[:, None, None].expand(-1, 4, 1))[..., 0]
+        size = ((boxes[:, 2:] - boxes[:, :2]) * g).clamp_min(1e-3)
+        return (nn.functional.cross_entropy(out[:, 0], cell)
+                + (torch.sigmoid(geometry[:, :2]) - (centre - cells)).abs().sum(1).mean()
+                + (geometry[:, 2:] - size.log()).abs().sum(1).mean())
+
+    def flops(self, image_size: int) -> float:
+        """Forward FLOPs (2 × multiply-adds) per image."""
+        total, side = 0.0, image_size
+        for layer in self.features:
+            if isinstance(layer, nn.Conv2d):
+                side //= layer.stride[0]
+                total += side * side * layer.out_channels * layer.in_channels * 9
+        total += side * side * self.head.out_channels * self.head.in_channels
+        return 2.0 * total
+
+
 class GeneNet(GeneModel):
     """See the module docstring. ``tokenizer`` is the closed-vocabulary compact tokenizer."""
 
@@ -97,6 +167,7 @@ class GeneNet(GeneModel):
         self.config = config
         self.tokenizer = tokenizer
         self.encoder = ConvEncoder(config)
+        self.localiser = Localiser(config) if config.localiser else None
         self.decoder = Qwen2Model(Qwen2Config(
             vocab_size=len(tokenizer), hidden_size=config.hidden_size,
             num_hidden_layers=config.num_layers, num_attention_heads=config.num_heads,
@@ -165,7 +236,10 @@ class GeneNet(GeneModel):
     def collate(self, samples: Sequence[GeneSample | ConversationSample]) -> dict[str, torch.Tensor]:
         """``pixel_values``, ``input_ids`` (sequence without its last token, right-padded),
         ``labels`` (next tokens; -100 on padding and forced tokens), ``allowed`` (the grammar's
-        allowed set per position, bool ``[B, T, V]``)."""
+        allowed set per position, bool ``[B, T, V]``); with a localiser ``frame_pixels`` (the
+        uncropped frames) and ``boxes`` (``[B, 4]``, the samples' boxes, NaN where unknown).
+        Crops are cut around the samples' known boxes, as they are around the localiser's at
+        inference."""
         if any(isinstance(s, ConversationSample) for s in samples):
             raise ValueError("GeneNet has no text model: general instruction data (--general-sft) "
                              "applies to Qwen2.5-VL models only")
@@ -185,10 +259,21 @@ class GeneNet(GeneModel):
                     labels[b, i] = token
                     allowed[b, i, ids] = True
                 state = g.advance(state, token)
-        return {"pixel_values": pixel_values([s.image for s in samples], self.config.image_size,
-                                             self.config.object_crop),
-                "input_ids": torch.from_numpy(input_ids), "labels": torch.from_numpy(labels),
-                "allowed": torch.from_numpy(allowed)}
+        images = [s.image for s in samples]
+        boxes = [s.box for s in samples]
+        batch = {"pixel_values": pixel_values(images, self.config.image_size,
+                                              self.config.object_crop, boxes),
+                 "input_ids": torch.from_numpy(input_ids), "labels": torch.from_numpy(labels),
+                 "allowed": torch.from_numpy(allowed)}
+        if self.localiser is not None:
+            targets = np.full((len(samples), 4), np.nan, np.float32)
+            for b, (image, box) in enumerate(zip(images, boxes)):
+                box = box if box is not None else plain_box(square(to_rgb(image)))
+                if box is not None:
+                    targets[b] = box
+            batch["frame_pixels"] = pixel_values(images, self.config.image_size)
+            batch["boxes"] = torch.from_numpy(targets)
+        return batch
 
     def hidden_states(self, pixel_values: torch.Tensor, input_ids: torch.Tensor) -> torch.Tensor:
         """Decoder states at the token positions, ``[B, T, hidden]``."""
@@ -198,9 +283,11 @@ class GeneNet(GeneModel):
         return out.last_hidden_state[:, image.shape[1]:]
 
     def forward(self, pixel_values: torch.Tensor, input_ids: torch.Tensor, labels: torch.Tensor,
-                allowed: torch.Tensor) -> dict[str, torch.Tensor]:
+                allowed: torch.Tensor, frame_pixels: torch.Tensor | None = None,
+                boxes: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """``loss`` (mean over choice positions, structural choices weighted by the config's
-        ``choice_weight``), ``float_loss``, ``choice_loss`` and
+        ``choice_weight``; plus ``localiser_loss`` with a localiser), ``float_loss``,
+        ``choice_loss`` and
         ``choice_accuracy`` (argmax under the mask equals the label; floats within 16 indices)."""
         hidden = self.hidden_states(pixel_values, input_ids)
         sel = labels != IGNORE
@@ -227,10 +314,18 @@ class GeneNet(GeneModel):
         # the structural choices (category, templates, counts: what Concept Accuracy scores) are
         # a few positions among many float tokens; choice_weight keeps them from being drowned
         weights = torch.where(is_float, 1.0, self.config.choice_weight).to(losses.dtype)
-        return {"loss": (losses * weights).sum() / weights.sum(),
-                "float_loss": losses[is_float].mean() if is_float.any() else losses.new_zeros(()),
-                "choice_loss": losses[hard].mean() if hard.any() else losses.new_zeros(()),
-                "choice_accuracy": correct.float().mean()}
+        values = {"loss": (losses * weights).sum() / weights.sum(),
+                  "float_loss": losses[is_float].mean() if is_float.any()
+                  else losses.new_zeros(()),
+                  "choice_loss": losses[hard].mean() if hard.any() else losses.new_zeros(()),
+                  "choice_accuracy": correct.float().mean()}
+        if self.localiser is not None:
+            if frame_pixels is None or boxes is None:
+                raise ValueError("a GeneNet with a localiser trains on frame_pixels and boxes "
+                                 "(its collate gives them)")
+            values["localiser_loss"] = self.localiser.loss(frame_pixels, boxes)
+            values["loss"] = values["loss"] + values["localiser_loss"]
+        return values
 
     def batch_tokens(self, batch: dict[str, torch.Tensor]) -> int:
         """Image tokens plus non-padding gene tokens."""
@@ -240,9 +335,13 @@ class GeneNet(GeneModel):
 
     @cached_property
     def _forward_flops(self) -> tuple[float, float]:
-        """(per image: the encoder's convolutions, per position: 2 × decoder parameters, the
+        """(per image: the encoder's convolutions and the localiser's, per position:
+        2 × decoder parameters, the
         tied head counted once as the embedding), fixed by the architecture."""
-        return (self.encoder.flops(self.config.image_size),
+        per_image = self.encoder.flops(self.config.image_size)
+        if self.localiser is not None:
+            per_image += self.localiser.flops(self.config.image_size)
+        return (per_image,
                 2.0 * sum(p.numel() for p in self.decoder.parameters()))
 
     def training_flops(self, batch: dict[str, torch.Tensor]) -> float:
@@ -253,6 +352,21 @@ class GeneNet(GeneModel):
 
     # ---- inference
 
+    def localiser_boxes(self, images: Sequence[Image.Image]) -> np.ndarray:
+        """The localiser's ``[N, 4]`` object boxes, ``(x0, y0, x1, y1)`` in fractions of the
+        square frame (a model without a localiser has none: ValueError)."""
+        if self.localiser is None:
+            raise ValueError("this GeneNet has no localiser")
+        device = next(self.parameters()).device
+        with torch.inference_mode():
+            frames = pixel_values(images, self.config.image_size).to(device)
+            return self.localiser.boxes(frames).float().cpu().numpy()
+
+    def pixels(self, images: Sequence[Image.Image]) -> torch.Tensor:
+        """The encoder's input for ``images``, crops placed by the localiser where it has one."""
+        boxes = None if self.localiser is None else self.localiser_boxes(images)
+        return pixel_values(images, self.config.image_size, self.config.object_crop, boxes)
+
     def parse(self, images: Sequence[Image.Image], *, do_sample: bool = False,
               temperature: float = 1.0, seed: int | None = None) -> list[ParseResult]:
         if not images:
@@ -260,7 +374,7 @@ class GeneNet(GeneModel):
         device = next(self.parameters()).device
         rng = np.random.default_rng(seed) if do_sample else None
         with torch.inference_mode():
-            pixels = pixel_values(images, self.config.image_size, self.config.object_crop)
+            pixels = self.pixels(images)
             session = GeneNetSession(self, pixels.to(device))
             out = constrained_decode(session, self.grammar, len(images), rng=rng,
                                      temperature=temperature)

@@ -10,7 +10,9 @@ background is plain (:func:`object_box`: a white render, a product photo), and t
 channels follow the colours: each pixel's position in the whole square frame, so the model still
 sees where the object was and at which scale (the gene's pose), whether or not it was cropped.
 At the SPEC's pose augmentation an object covers 5-40 pixels of a 128² render; cut out and
-enlarged, its parts become visible to a small encoder.
+enlarged, its parts become visible to a small encoder. Where the background is not plain (a
+ColorImage, a scene), the crop goes around a box given by the caller: the model's learned
+localiser at inference (``GeneNetConfig.localiser``), the mask's box in training.
 """
 
 from __future__ import annotations
@@ -71,18 +73,27 @@ def object_box(rgb: np.ndarray) -> tuple[int, int, int, int] | None:
     return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
 
 
-def crop_window(image: Image.Image) -> tuple[float, float, float]:
+def crop_window(image: Image.Image,
+                box: Sequence[float] | None = None) -> tuple[float, float, float]:
     """``(x0, y0, side)`` of the square to cut from the square ``image``: around the object where
-    :func:`object_box` finds one, else the whole image."""
+    :func:`object_box` finds one, else around ``box`` (``(x0, y0, x1, y1)`` in fractions of the
+    frame) where one is given, else the whole image."""
     frame = image.size[0]
     search = image if frame <= _BOX_SEARCH_SIDE else \
         image.resize((_BOX_SEARCH_SIDE, _BOX_SEARCH_SIDE), Image.BILINEAR)
-    box = object_box(np.asarray(search))
-    if box is None:
+    found = object_box(np.asarray(search))
+    if found is not None:
+        scale = frame / search.size[0]
+        x0, y0, x1, y1 = (v * scale for v in found)
+        pad = 2.0 * scale
+    elif box is not None:
+        x0, y0, x1, y1 = (float(v) * frame for v in box)
+        if not (x1 > x0 and y1 > y0):
+            return 0.0, 0.0, float(frame)
+        pad = 2.0 * frame / search.size[0]
+    else:
         return 0.0, 0.0, float(frame)
-    scale = frame / search.size[0]
-    x0, y0, x1, y1 = (v * scale for v in box)
-    side = max(x1 - x0, y1 - y0) * CROP_MARGIN + 2.0 * scale
+    side = max(x1 - x0, y1 - y0) * CROP_MARGIN + pad
     side = min(max(side, MIN_CROP * frame), float(frame))
     # centred on the box, shifted back inside the frame
     left = min(max((x0 + x1 - side) / 2, 0.0), frame - side)
@@ -90,22 +101,46 @@ def crop_window(image: Image.Image) -> tuple[float, float, float]:
     return left, top, side
 
 
+def mask_box(mask: np.ndarray) -> tuple[float, float, float, float] | None:
+    """``(x0, y0, x1, y1)`` in fractions of the frame bounding the non-zero pixels of an
+    ``[H, W]`` mask (a ``genevlm synth --mask`` column), None where it is empty."""
+    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+    if rows.size == 0:
+        return None
+    h, w = mask.shape
+    return cols[0] / w, rows[0] / h, (cols[-1] + 1) / w, (rows[-1] + 1) / h
+
+
+def plain_box(image: Image.Image) -> tuple[float, float, float, float] | None:
+    """:func:`object_box` of the square RGB ``image`` in fractions of its frame (None where
+    the background is not plain)."""
+    rgb = np.asarray(image)
+    found = object_box(rgb)
+    if found is None:
+        return None
+    return tuple(v / rgb.shape[0] for v in found)
+
+
 def input_channels(object_crop: bool) -> int:
     """Channels of :func:`pixel_array`'s output."""
     return 5 if object_crop else 3
 
 
-def pixel_array(images: Sequence[Image.Image], size: int,
-                object_crop: bool = False) -> np.ndarray:
+def pixel_array(images: Sequence[Image.Image], size: int, object_crop: bool = False,
+                boxes: Sequence[Sequence[float] | None] | None = None) -> np.ndarray:
     """``[batch, 3, size, size]`` float32 in [-1, 1], C-contiguous; with ``object_crop``
     ``[batch, 5, size, size]``: the object's crop and its pixels' frame coordinates (module
-    doc)."""
+    doc). ``boxes`` (one per image, or None) place the crop where the background is not plain
+    (:func:`crop_window`)."""
     out = np.empty((len(images), size, size, 3), np.uint8)
     windows = np.empty((len(images), 3), np.float64)
     for k, image in enumerate(images):
         image = square(to_rgb(image))
         frame = image.size[0]
-        left, top, side = crop_window(image) if object_crop else (0.0, 0.0, float(frame))
+        if object_crop:
+            left, top, side = crop_window(image, None if boxes is None else boxes[k])
+        else:
+            left, top, side = 0.0, 0.0, float(frame)
         if (left, top, side) != (0.0, 0.0, float(frame)):
             image = image.resize((size, size), Image.BILINEAR,
                                  box=(left, top, left + side, top + side))
@@ -126,9 +161,9 @@ def pixel_array(images: Sequence[Image.Image], size: int,
     return x
 
 
-def pixel_values(images: Sequence[Image.Image], size: int,
-                 object_crop: bool = False) -> torch.Tensor:
+def pixel_values(images: Sequence[Image.Image], size: int, object_crop: bool = False,
+                 boxes: Sequence[Sequence[float] | None] | None = None) -> torch.Tensor:
     """:func:`pixel_array` as a torch tensor (shares its memory)."""
     import torch
 
-    return torch.from_numpy(pixel_array(images, size, object_crop))
+    return torch.from_numpy(pixel_array(images, size, object_crop, boxes))
