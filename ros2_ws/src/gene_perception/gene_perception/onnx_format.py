@@ -5,7 +5,8 @@ A folder holds ``encoder.onnx`` (pixels → image embeddings), ``decoder.onnx`` 
 with a KV cache: input embeddings and the past keys/values of every layer → the last position's
 logits and the present keys/values), ``embed_tokens.npy`` (the token embedding table: the lookup
 runs outside the graph so that the image prefix and gene tokens enter the same graph), the gene
-tokenizer files and :data:`MANIFEST_NAME`, which names all of them.
+tokenizer files and :data:`MANIFEST_NAME`, which names all of them. A model with a localiser adds
+``localiser.onnx`` (uncropped frames → object boxes, which place the crops fed to the encoder).
 """
 
 from __future__ import annotations
