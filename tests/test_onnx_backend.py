@@ -9,6 +9,7 @@ import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -106,20 +107,26 @@ def test_same_genes_as_torch_batched(torch_model, ort_backend, images):
     assert len({len(r.token_ids) for r in got}) > 1  # rows of different lengths in one batch
 
 
-def test_object_crop_model_exports_with_its_coordinate_channels(tmp_path):
-    """An ``object_crop`` GeneNet (5 input channels, the crop done in the shared numpy
-    preprocessing) gives the same genes through ONNX Runtime as through torch."""
+def _exported(tmp_path, seed: int, **options) -> tuple[Path, dict]:
+    """A tiny GeneNet with ``options`` and weights drawn wide (so that decoding branches),
+    saved to ``tmp_path/model`` and exported by the CLI to ``tmp_path/onnx``; the manifest."""
     genes = [g for c in CATEGORIES for g in sample_posed_genes(c, 2, 7)]
-    torch.manual_seed(1)
-    model = GeneNet.create(None, table_from_genes(genes),
-                           {**TINY_GENENET, "object_crop": True}).eval()
+    torch.manual_seed(seed)
+    model = GeneNet.create(None, table_from_genes(genes), {**TINY_GENENET, **options}).eval()
     with torch.no_grad():
         for p in model.parameters():
             p.normal_(0.0, 1.0)
     model.save_pretrained(tmp_path / "model")
     out = tmp_path / "onnx"
     assert main(["export", "onnx", "--model", str(tmp_path / "model"), "--out", str(out)]) == 0
-    assert json.loads((out / MANIFEST_NAME).read_text())["object_crop"] is True
+    return out, json.loads((out / MANIFEST_NAME).read_text())
+
+
+def test_object_crop_model_exports_with_its_coordinate_channels(tmp_path):
+    """An ``object_crop`` GeneNet (5 input channels, the crop done in the shared numpy
+    preprocessing) gives the same genes through ONNX Runtime as through torch."""
+    out, manifest = _exported(tmp_path, 1, object_crop=True)
+    assert manifest["object_crop"] is True and "localiser" not in manifest
     backend = load_backend(out, "onnxruntime")
     rng = np.random.default_rng(3)
     scenes = []
@@ -135,18 +142,8 @@ def test_object_crop_model_exports_with_its_coordinate_channels(tmp_path):
 def test_localiser_model_exports_its_box_graph(tmp_path):
     """A GeneNet with a localiser exports its box graph; on busy backgrounds (crops placed by
     the localiser) ONNX Runtime gives the same boxes and genes as torch."""
-    genes = [g for c in CATEGORIES for g in sample_posed_genes(c, 2, 7)]
-    torch.manual_seed(2)
-    model = GeneNet.create(None, table_from_genes(genes),
-                           {**TINY_GENENET, "object_crop": True, "localiser": True,
-                            "localiser_channels": [8, 16]}).eval()
-    with torch.no_grad():
-        for p in model.parameters():
-            p.normal_(0.0, 1.0)
-    model.save_pretrained(tmp_path / "model")
-    out = tmp_path / "onnx"
-    assert main(["export", "onnx", "--model", str(tmp_path / "model"), "--out", str(out)]) == 0
-    manifest = json.loads((out / MANIFEST_NAME).read_text())
+    out, manifest = _exported(tmp_path, 2, object_crop=True, localiser=True,
+                              localiser_channels=[8, 16])
     assert manifest["localiser"]["file"] == "localiser.onnx"
     assert "localiser/boxes" in manifest["max_abs_diff"]
     backend = load_backend(out, "onnxruntime")
