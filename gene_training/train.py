@@ -47,6 +47,8 @@ CONFIG_FILE = "train_config.json"
 METRICS_FILE = "metrics.jsonl"
 STATE_FILE = "trainer_state.json"
 STAGES = ("white", "color")
+#: Training batches the finished model's statistics are re-estimated on (``GeneModel.calibrate``).
+CALIBRATION_BATCHES = 16
 #: Fields that may differ when a run is resumed (they do not change what is computed).
 RESUMABLE_CHANGES = {"time_budget_min", "workers", "log_every"}
 
@@ -412,6 +414,10 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
                       f"command to continue", flush=True)
             log.close()
             return out / "model"
+    if step >= config.max_steps:
+        # deterministic batches, so a rerun of a finished command publishes the same model
+        core.calibrate(core.collate([mixed[int(j)] for j in plan.indices(k)])
+                       for k in range(min(CALIBRATION_BATCHES, plan.steps_per_epoch)))
     weights = _gathered_weights(accelerator, model) if step >= config.max_steps else None
     if step >= config.max_steps and accelerator.is_main_process:
         tmp = out / ".model.tmp"

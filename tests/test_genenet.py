@@ -304,6 +304,32 @@ def test_localiser_learns_to_find_the_object(genes):
         execute(result.gene)
 
 
+def test_calibrate_sets_the_localiser_statistics_to_exact_averages(genes):
+    torch.manual_seed(0)
+    model = GeneNet.create(None, table_from_genes(genes), LOCALISER)
+    rng = np.random.default_rng(8)
+    images = [Image.fromarray(rng.integers(0, 255, (32, 32, 3), np.uint8)) for _ in range(8)]
+    frames = torch.from_numpy(pixel_array(images, 32))
+    norms = [m for m in model.localiser.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    for m in norms:  # statistics far from the data's, as a lagging running average leaves them
+        m.running_mean.fill_(3.0)
+        m.running_var.fill_(9.0)
+    with torch.no_grad():
+        batch_stats = model.localiser.train()(frames)
+        stale = model.localiser.eval()(frames)
+        model.calibrate([{"frame_pixels": frames[:4]}, {"frame_pixels": frames[4:]}])
+        calibrated = model.localiser(frames)
+    assert not model.localiser.training and all(m.momentum == 0.1 for m in norms)
+    assert not torch.allclose(stale, batch_stats, atol=1e-2)
+    # means of two equal halves are the whole's mean; the variances differ only by the halves'
+    # spread, so the calibrated eval output is near the whole batch's train-mode output
+    first = norms[0]
+    expected = torch.nn.functional.conv2d(frames, model.localiser.features[0].weight, stride=2,
+                                          padding=1).mean((0, 2, 3))
+    assert torch.allclose(first.running_mean, expected, atol=1e-5)
+    assert torch.allclose(calibrated, batch_stats, atol=0.25)
+
+
 def test_choice_weight_weighs_the_structural_choices(genes):
     images = _images(3, seed=2)
     samples = [GeneSample(i, g) for i, g in zip(images, genes[::21])]

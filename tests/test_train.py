@@ -151,9 +151,21 @@ def test_localiser_model_trains_on_mask_boxes_and_is_scored(tmp_path):
     for option in TINY:
         white += ["--model-option", option]
     assert main(white) == 0
-    assert main(["train", "--stage", "color", "--data", str(tmp_path / "color"),
-                 "--out", str(tmp_path / "run"), "--base", str(tmp_path / "white-run"),
-                 *common]) == 0
+    color = ["train", "--stage", "color", "--data", str(tmp_path / "color"),
+             "--out", str(tmp_path / "run"), "--base", str(tmp_path / "white-run"), *common]
+    assert main(color) == 0
+    # the published model's localiser statistics are re-estimated (precise BN), the
+    # checkpoint's are training's running averages; a rerun of the finished command
+    # publishes the same model again
+    key = "localiser.features.1.running_mean"
+    published = load_file(str(tmp_path / "run" / "model" / "model.safetensors"))
+    checkpointed = load_file(str(next((tmp_path / "run" / "checkpoints").glob("step-*"))
+                                  / "model" / "model.safetensors"))
+    assert not torch.equal(published[key], checkpointed[key])
+    assert torch.equal(published["localiser.head.weight"], checkpointed["localiser.head.weight"])
+    assert main(color) == 0
+    again = load_file(str(tmp_path / "run" / "model" / "model.safetensors"))
+    assert all(torch.equal(again[k], v) for k, v in published.items())
     lines = [json.loads(line) for line in
              (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert all(m["localiser_loss"] > 0 for m in lines if m["split"] in ("train", "val"))

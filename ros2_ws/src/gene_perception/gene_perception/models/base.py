@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import abc
 from pathlib import Path
-from typing import ClassVar, Sequence
+from typing import ClassVar, Iterable, Sequence
 
 import torch
 from PIL import Image
@@ -44,6 +44,11 @@ class GeneModel(torch.nn.Module, abc.ABC):
     @abc.abstractmethod
     def training_flops(self, batch: dict[str, torch.Tensor]) -> float:
         """Training FLOPs of one collated batch (forward + backward), for scaling curves."""
+
+    def calibrate(self, batches: Iterable[dict[str, torch.Tensor]]) -> None:
+        """Re-estimate statistics that training leaves behind the weights, from collated
+        training ``batches``; the training loop calls it once before publishing the final
+        model. Models without such statistics keep the default: nothing to do."""
 
     @abc.abstractmethod
     def save_pretrained(self, path: str | Path,
