@@ -2,10 +2,11 @@
 
 The decoder step graph takes input embeddings, so one graph serves both the image prefix (the
 encoder's output, past length 0) and gene tokens (looked up in ``embed_tokens.npy``); batch,
-token count and past length are dynamic. A model with a localiser adds its box graph. The graphs pass ``onnx.checker`` and are run with ONNX
-Runtime against the torch runtime path (:class:`~gene_perception.models.genenet.GeneNetSession`)
-before the folder is published; a mismatch beyond tolerance fails the export. The folder is
-written to a temporary sibling and renamed, so it is complete or absent.
+token count and past length are dynamic. A model with a localiser adds its box graph. The
+graphs pass ``onnx.checker`` and are run with ONNX Runtime against the torch runtime path
+(:class:`~gene_perception.models.genenet.GeneNetSession`, the localiser's boxes) before the folder
+is published; a mismatch beyond tolerance fails the export. The folder is written to a temporary
+sibling and renamed, so it is complete or absent.
 """
 
 from __future__ import annotations
