@@ -21,7 +21,7 @@ from PIL import Image
 
 from gene_perception.gene import from_json
 from gene_perception.models import load_model
-from gene_perception.models.genenet.processing import mask_box
+from gene_perception.models.genenet.processing import mask_box, pixel_array
 
 from .results import write_atomic
 from .metrics import GenePair, gene_metrics, metrics_markdown, structure, template_set
@@ -118,7 +118,7 @@ def evaluate_genes(data_dir: str | Path, model_path: str | Path, out: str | Path
         images = [Image.open(io.BytesIO(r[1])).convert("RGB") for r in chunk]
         results = model.parse(images)
         if masks:
-            found.append(model.localiser_boxes(images))
+            found.append(model.locate(pixel_array(images, model.config.image_size)))
             mask_boxes += [mask_box(np.asarray(Image.open(io.BytesIO(masks[r[0]])))) for r in chunk]
         for (sid, _, gene_json), result in zip(chunk, results):
             truth = from_json(json.loads(gene_json))

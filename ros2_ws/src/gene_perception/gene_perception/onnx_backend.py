@@ -108,9 +108,8 @@ class OnnxRuntimeBackend:
 
     def pixels(self, images: Sequence[Image.Image]) -> np.ndarray:
         """The encoder's input, crops placed by the localiser where the export has one."""
-        size = self.export["image_size"]
-        boxes = None if self.localiser is None else self.boxes(pixel_array(images, size))
-        return pixel_array(images, size, self.export.object_crop, boxes)
+        return pixel_array(images, self.export["image_size"], self.export.object_crop,
+                           localise=None if self.localiser is None else self.boxes)
 
     def session(self, pixels: np.ndarray) -> OrtDecoderSession:
         return OrtDecoderSession(self, self.encode(pixels))

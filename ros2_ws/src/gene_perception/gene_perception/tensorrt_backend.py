@@ -186,18 +186,19 @@ class TensorRTBackend:
         self.past_names = past_names(self.export["num_layers"])
         self.max_batch = self.export["tensorrt"]["max_batch"]
 
+    def _boxes(self, frames: np.ndarray) -> np.ndarray:
+        """The localiser engine's ``[n, 4]`` boxes of uncropped preprocessed frames."""
+        name = self.export.localiser["inputs"][0]
+        return self.localiser.run({name: self.torch.from_numpy(frames).cuda()})[0].cpu().numpy()
+
     def parse(self, images: Sequence[Image.Image]) -> list[ParseResult]:
         """Greedy constrained decoding of one gene per image (at most ``max_batch`` at once)."""
         results: list[ParseResult] = []
         for start in range(0, len(images), self.max_batch):
             chunk = images[start:start + self.max_batch]
-            size, boxes = self.export["image_size"], None
-            if self.localiser is not None:
-                frames = self.torch.from_numpy(pixel_array(chunk, size)).cuda()
-                name = self.export.localiser["inputs"][0]
-                boxes = self.localiser.run({name: frames})[0].cpu().numpy()
             pixels = self.torch.from_numpy(pixel_array(
-                chunk, size, self.export.object_crop, boxes)).cuda()
+                chunk, self.export["image_size"], self.export.object_crop,
+                localise=None if self.localiser is None else self._boxes)).cuda()
             name = self.export["encoder"]["inputs"][0]
             image_embeds = self.encoder.run({name: pixels})[0]
             out = constrained_decode(TensorRTDecoderSession(self, image_embeds), self.grammar,

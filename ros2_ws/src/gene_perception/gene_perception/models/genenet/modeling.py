@@ -106,16 +106,22 @@ class Localiser(nn.Module):
         """``[B, 5, G, G]``: centre logit, offset x, offset y, log width, log height."""
         return self.head(self.features(pixels))
 
+    @staticmethod
+    def _geometry(out: torch.Tensor, cell: torch.Tensor) -> torch.Tensor:
+        """``[B, 4]`` box outputs of each row's ``cell`` from the flattened ``[B, 5, G²]``."""
+        return out[:, 1:].gather(2, cell[:, None, None].expand(-1, 4, 1))[..., 0]
+
     def boxes(self, pixels: torch.Tensor) -> torch.Tensor:
         """``[B, 4]`` boxes ``(x0, y0, x1, y1)`` in fractions of the frame."""
-        out = self(pixels).flatten(2)
-        g = int(round(out.shape[2] ** 0.5))
+        out = self(pixels)
+        g = out.shape[-1]
+        out = out.flatten(2)
         cell = out[:, 0].argmax(1)
-        geometry = out[:, 1:].gather(2, cell[:, None, None].expand(-1, 4, 1))[..., 0]
-        row = torch.div(cell, g, rounding_mode="floor").to(geometry.dtype)
-        col = (cell - torch.div(cell, g, rounding_mode="floor") * g).to(geometry.dtype)
+        geometry = self._geometry(out, cell)
+        row = torch.div(cell, g, rounding_mode="floor")
+        col = (cell - row * g).to(geometry.dtype)
         cx = (col + torch.sigmoid(geometry[:, 0])) / g
-        cy = (row + torch.sigmoid(geometry[:, 1])) / g
+        cy = (row.to(geometry.dtype) + torch.sigmoid(geometry[:, 1])) / g
         # at most the frame's size, whatever an untrained head says
         size = torch.exp(geometry[:, 2:].clamp(max=math.log(g))) / (2 * g)
         half_w, half_h = size[:, 0], size[:, 1]
@@ -124,16 +130,17 @@ class Localiser(nn.Module):
     def loss(self, pixels: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
         """Cross-entropy of the centre's cell plus L1 of its offset and log size, over the
         samples whose box is known (rows of ``boxes`` without NaN)."""
-        out = self(pixels).flatten(2)
+        out = self(pixels)
+        g = out.shape[-1]
+        out = out.flatten(2)
         known = ~torch.isnan(boxes).any(1)
         if not known.any():
             return out.sum() * 0.0
         out, boxes = out[known], boxes[known].to(out.dtype)
-        g = int(round(out.shape[2] ** 0.5))
         centre = (boxes[:, :2] + boxes[:, 2:]) * (g / 2)
         cells = centre.floor().clamp(0, g - 1)
         cell = (cells[:, 1] * g + cells[:, 0]).long()
-        geometry = out[:, 1:].gather(2, cell[:, None, None].expand(-1, 4, 1))[..., 0]
+        geometry = self._geometry(out, cell)
         size = ((boxes[:, 2:] - boxes[:, :2]) * g).clamp_min(1e-3)
         return (nn.functional.cross_entropy(out[:, 0], cell)
                 + (torch.sigmoid(geometry[:, :2]) - (centre - cells)).abs().sum(1).mean()
@@ -375,20 +382,20 @@ class GeneNet(GeneModel):
 
     # ---- inference
 
-    def localiser_boxes(self, images: Sequence[Image.Image]) -> np.ndarray:
+    def locate(self, frames: np.ndarray) -> np.ndarray:
         """The localiser's ``[N, 4]`` object boxes, ``(x0, y0, x1, y1)`` in fractions of the
-        square frame (a model without a localiser has none: ValueError)."""
+        square frame, of uncropped frames (:func:`~.processing.pixel_array` without
+        ``object_crop``); a model without a localiser has none: ValueError."""
         if self.localiser is None:
             raise ValueError("this GeneNet has no localiser")
         device = next(self.parameters()).device
         with torch.inference_mode():
-            frames = pixel_values(images, self.config.image_size).to(device)
-            return self.localiser.boxes(frames).float().cpu().numpy()
+            return self.localiser.boxes(torch.from_numpy(frames).to(device)).float().cpu().numpy()
 
     def pixels(self, images: Sequence[Image.Image]) -> torch.Tensor:
         """The encoder's input for ``images``, crops placed by the localiser where it has one."""
-        boxes = None if self.localiser is None else self.localiser_boxes(images)
-        return pixel_values(images, self.config.image_size, self.config.object_crop, boxes)
+        return pixel_values(images, self.config.image_size, self.config.object_crop,
+                            localise=None if self.localiser is None else self.locate)
 
     def parse(self, images: Sequence[Image.Image], *, do_sample: bool = False,
               temperature: float = 1.0, seed: int | None = None) -> list[ParseResult]:

@@ -17,7 +17,7 @@ localiser at inference (``GeneNetConfig.localiser``), the mask's box in training
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 from PIL import Image
@@ -73,32 +73,44 @@ def object_box(rgb: np.ndarray) -> tuple[int, int, int, int] | None:
     return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
 
 
-def crop_window(image: Image.Image,
-                box: Sequence[float] | None = None) -> tuple[float, float, float]:
-    """``(x0, y0, side)`` of the square to cut from the square ``image``: around the object where
-    :func:`object_box` finds one, else around ``box`` (``(x0, y0, x1, y1)`` in fractions of the
-    frame) where one is given, else the whole image."""
-    frame = image.size[0]
-    search = image if frame <= _BOX_SEARCH_SIDE else \
+def plain_box(image: Image.Image) -> tuple[float, float, float, float] | None:
+    """:func:`object_box` of the square RGB ``image`` in fractions of its frame, searched in a
+    copy shrunk to :data:`_BOX_SEARCH_SIDE` for large photos (None where the background is not
+    plain)."""
+    search = image if image.size[0] <= _BOX_SEARCH_SIDE else \
         image.resize((_BOX_SEARCH_SIDE, _BOX_SEARCH_SIDE), Image.BILINEAR)
     found = object_box(np.asarray(search))
-    if found is not None:
-        scale = frame / search.size[0]
-        x0, y0, x1, y1 = (v * scale for v in found)
-        pad = 2.0 * scale
-    elif box is not None:
-        x0, y0, x1, y1 = (float(v) * frame for v in box)
-        if not (x1 > x0 and y1 > y0):
-            return 0.0, 0.0, float(frame)
-        pad = 2.0 * frame / search.size[0]
-    else:
+    if found is None:
+        return None
+    side = search.size[0]
+    return tuple(v / side for v in found)
+
+
+def box_window(box: Sequence[float] | None, frame: int) -> tuple[float, float, float]:
+    """``(x0, y0, side)`` of the square to cut from a ``frame``-pixel square around ``box``
+    (``(x0, y0, x1, y1)`` in fractions of the frame): its longer side times
+    :data:`CROP_MARGIN` plus 2 pixels of the search copy, at least :data:`MIN_CROP` of the
+    frame, inside the frame; the whole frame for no box or an empty one."""
+    if box is None:
         return 0.0, 0.0, float(frame)
-    side = max(x1 - x0, y1 - y0) * CROP_MARGIN + pad
+    x0, y0, x1, y1 = (float(v) * frame for v in box)
+    if not (x1 > x0 and y1 > y0):
+        return 0.0, 0.0, float(frame)
+    side = max(x1 - x0, y1 - y0) * CROP_MARGIN + 2.0 * frame / min(frame, _BOX_SEARCH_SIDE)
     side = min(max(side, MIN_CROP * frame), float(frame))
     # centred on the box, shifted back inside the frame
     left = min(max((x0 + x1 - side) / 2, 0.0), frame - side)
     top = min(max((y0 + y1 - side) / 2, 0.0), frame - side)
     return left, top, side
+
+
+def crop_window(image: Image.Image,
+                box: Sequence[float] | None = None) -> tuple[float, float, float]:
+    """``(x0, y0, side)`` of the square to cut from the square ``image``: around the object where
+    :func:`plain_box` finds one, else around ``box`` (fractions of the frame) where one is
+    given, else the whole image."""
+    found = plain_box(image)
+    return box_window(found if found is not None else box, image.size[0])
 
 
 def mask_box(mask: np.ndarray) -> tuple[float, float, float, float] | None:
@@ -111,59 +123,73 @@ def mask_box(mask: np.ndarray) -> tuple[float, float, float, float] | None:
     return cols[0] / w, rows[0] / h, (cols[-1] + 1) / w, (rows[-1] + 1) / h
 
 
-def plain_box(image: Image.Image) -> tuple[float, float, float, float] | None:
-    """:func:`object_box` of the square RGB ``image`` in fractions of its frame (None where
-    the background is not plain)."""
-    rgb = np.asarray(image)
-    found = object_box(rgb)
-    if found is None:
-        return None
-    return tuple(v / rgb.shape[0] for v in found)
-
-
 def input_channels(object_crop: bool) -> int:
     """Channels of :func:`pixel_array`'s output."""
     return 5 if object_crop else 3
 
 
+#: A localiser as the preprocessing calls it: uncropped frames ``[n, 3, S, S]`` (the output of
+#: :func:`pixel_array` without ``object_crop``) → ``[n, 4]`` boxes in fractions of the frame.
+Localise = Callable[[np.ndarray], np.ndarray]
+
+
 def pixel_array(images: Sequence[Image.Image], size: int, object_crop: bool = False,
-                boxes: Sequence[Sequence[float] | None] | None = None) -> np.ndarray:
+                boxes: Sequence[Sequence[float] | None] | None = None,
+                localise: Localise | None = None) -> np.ndarray:
     """``[batch, 3, size, size]`` float32 in [-1, 1], C-contiguous; with ``object_crop``
     ``[batch, 5, size, size]``: the object's crop and its pixels' frame coordinates (module
-    doc). ``boxes`` (one per image, or None) place the crop where the background is not plain
-    (:func:`crop_window`)."""
-    out = np.empty((len(images), size, size, 3), np.uint8)
-    windows = np.empty((len(images), 3), np.float64)
-    for k, image in enumerate(images):
-        image = square(to_rgb(image))
+    doc). Where the background is not plain the crop goes around the image's entry of
+    ``boxes``, or, without ``boxes``, around the box ``localise`` finds: it is called once, on
+    the frames of those images only."""
+    squares = [square(to_rgb(image)) for image in images]
+    if not object_crop:
+        return _normalised(squares, size, None)
+    found = [plain_box(image) for image in squares]
+    if boxes is None and localise is not None:
+        missing = [k for k, box in enumerate(found) if box is None]
+        if missing:
+            located = localise(_normalised([squares[k] for k in missing], size, None))
+            for k, box in zip(missing, located):
+                found[k] = box
+    elif boxes is not None:
+        found = [box if box is not None else given for box, given in zip(found, boxes)]
+    windows = [box_window(box, image.size[0]) for box, image in zip(found, squares)]
+    return _normalised(squares, size, windows)
+
+
+def _normalised(squares: Sequence[Image.Image], size: int,
+                windows: Sequence[tuple[float, float, float]] | None) -> np.ndarray:
+    """The square RGB images resized to ``size`` (cut to their ``windows`` first, when given,
+    followed by the coordinate channels) as float32 in [-1, 1]."""
+    out = np.empty((len(squares), size, size, 3), np.uint8)
+    for k, image in enumerate(squares):
         frame = image.size[0]
-        if object_crop:
-            left, top, side = crop_window(image, None if boxes is None else boxes[k])
-        else:
-            left, top, side = 0.0, 0.0, float(frame)
-        if (left, top, side) != (0.0, 0.0, float(frame)):
+        if windows is not None and windows[k] != (0.0, 0.0, float(frame)):
+            left, top, side = windows[k]
             image = image.resize((size, size), Image.BILINEAR,
                                  box=(left, top, left + side, top + side))
         elif frame != size:
             image = image.resize((size, size), Image.BILINEAR, reducing_gap=2.0)
         out[k] = np.asarray(image)
-        windows[k] = left / frame, top / frame, side / frame
-    x = np.empty((len(images), input_channels(object_crop), size, size), np.float32)
+    x = np.empty((len(squares), input_channels(windows is not None), size, size), np.float32)
     x[:, :3] = out.transpose(0, 3, 1, 2)
     x[:, :3] *= np.float32(2.0 / 255.0)
     x[:, :3] -= np.float32(1.0)
-    if object_crop:
+    if windows is not None:
         # pixel centres in the frame, in [-1, 1]: channel 3 along x, channel 4 along y
+        frames = np.array([image.size[0] for image in squares], np.float64)[:, None]
+        fractions = np.array(windows, np.float64) / frames
         steps = (np.arange(size) + 0.5) / size
-        u = 2.0 * (windows[:, :2, None] + windows[:, 2:, None] * steps) - 1.0
+        u = 2.0 * (fractions[:, :2, None] + fractions[:, 2:, None] * steps) - 1.0
         x[:, 3] = u[:, 0, None, :]
         x[:, 4] = u[:, 1, :, None]
     return x
 
 
 def pixel_values(images: Sequence[Image.Image], size: int, object_crop: bool = False,
-                 boxes: Sequence[Sequence[float] | None] | None = None) -> torch.Tensor:
+                 boxes: Sequence[Sequence[float] | None] | None = None,
+                 localise: Localise | None = None) -> torch.Tensor:
     """:func:`pixel_array` as a torch tensor (shares its memory)."""
     import torch
 
-    return torch.from_numpy(pixel_array(images, size, object_crop, boxes))
+    return torch.from_numpy(pixel_array(images, size, object_crop, boxes, localise))
