@@ -96,6 +96,11 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--base", type=Path,
                    help="stage white: a local Qwen2.5-VL folder (qwen2_5_vl); stage color: the "
                         "stage-1 run folder")
+    p.add_argument("--replay", type=Path, metavar="DIR",
+                   help="an earlier stage's dataset (genevlm synth) whose training samples are "
+                        "mixed in at --replay-ratio, e.g. stage 1's white images in stage 2")
+    p.add_argument("--replay-ratio", type=float, default=d.replay_ratio,
+                   help="share of replayed samples among the gene samples")
     p.add_argument("--model-type", choices=["genenet", "qwen2_5_vl"], default=d.model_type)
     p.add_argument("--model-option", action="append", default=[], metavar="KEY=JSON",
                    help="model configuration field for a new model, e.g. hidden_size=256, "
@@ -140,7 +145,8 @@ def _train(args: argparse.Namespace) -> None:
         config = TrainConfig(
             stage=args.stage, data=str(args.data), out=str(args.out),
             base=str(args.base) if args.base else None, model_type=args.model_type,
-            model_options=options, general_sft=[str(p) for p in args.general_sft],
+            model_options=options, replay=str(args.replay) if args.replay else None,
+            replay_ratio=args.replay_ratio, general_sft=[str(p) for p in args.general_sft],
             categories=list(args.categories),
             sft_ratio=args.sft_ratio, batch_size=args.batch_size, grad_accum=args.grad_accum,
             max_steps=args.max_steps, lr=args.lr, min_lr_ratio=args.min_lr_ratio,

@@ -41,7 +41,8 @@ from gene_perception.tokenizer import QuantileTable
 
 from .dataset import SynthError, _write_json_atomic
 from .quantiles import dataset_quantiles
-from .training_data import BatchPlan, GeneImageDataset, MixedDataset, StepBatches
+from .training_data import (BatchPlan, GeneImageDataset, MixedDataset, ReplayDataset,
+                            StepBatches)
 
 CONFIG_FILE = "train_config.json"
 METRICS_FILE = "metrics.jsonl"
@@ -67,6 +68,8 @@ class TrainConfig:
     base: str | None = None
     model_type: str = "genenet"
     model_options: dict[str, Any] = field(default_factory=dict)
+    replay: str | None = None
+    replay_ratio: float = 0.0
     general_sft: list[str] = field(default_factory=list)
     categories: list[str] = field(default_factory=list)
     sft_ratio: float = 0.0
@@ -100,13 +103,18 @@ class TrainConfig:
                      "save_every", "keep_checkpoints"):
             if getattr(self, name) < 1:
                 raise TrainError(f"--{name.replace('_', '-')} must be at least 1")
+        for name in ("replay_ratio", "sft_ratio"):  # before the run folder records them
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise TrainError(f"--{name.replace('_', '-')} must be in [0, 1), got "
+                                 f"{getattr(self, name)}")
         if self.mixed_precision not in ("auto", "no", "bf16", "fp16"):
             raise TrainError(f"--mixed-precision: auto, no, bf16 or fp16, not "
                              f"{self.mixed_precision!r}")
         for name in ("data", "out"):
             setattr(self, name, str(Path(getattr(self, name)).resolve()))
-        if self.base is not None:
-            self.base = str(Path(self.base).resolve())
+        for name in ("base", "replay"):
+            if getattr(self, name) is not None:
+                setattr(self, name, str(Path(getattr(self, name)).resolve()))
         self.general_sft = [str(Path(p).resolve()) for p in self.general_sft]
 
     def to_json(self) -> dict[str, Any]:
@@ -269,6 +277,8 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
         train_set = GeneImageDataset(config.data, "train", categories=config.categories)
         val_set = GeneImageDataset(config.data, "val", limit=config.val_samples,
                                    categories=config.categories)
+        replay_set = GeneImageDataset(config.replay, "train", categories=config.categories) \
+            if config.replay else None
     except SynthError as exc:
         raise TrainError(str(exc)) from None
     if train_set.kind != config.stage:
@@ -280,7 +290,8 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
 
         conversations = ConversationDataset(config.general_sft)
     try:
-        mixed = MixedDataset(train_set, conversations, config.sft_ratio)
+        mixed = MixedDataset(ReplayDataset(train_set, replay_set, config.replay_ratio),
+                             conversations, config.sft_ratio)
     except ValueError as exc:
         raise TrainError(str(exc)) from None
 

@@ -1,5 +1,6 @@
-"""Training samples from synthesised datasets, mixed with general instruction data, in a
-deterministic batch order that a resumed run continues exactly.
+"""Training samples from synthesised datasets, mixed with replayed samples of an earlier
+stage's dataset and with general instruction data, in a deterministic batch order that a resumed
+run continues exactly.
 
 :class:`GeneImageDataset` reads one split of a ``genevlm synth`` folder into memory (PNG bytes and
 gene JSON; decoded per access). :class:`BatchPlan` fixes which samples form global micro-batch
@@ -79,12 +80,41 @@ class GeneImageDataset:
         return GeneSample(image, from_json(json.loads(self.genes[i])), box)
 
 
+class ReplayDataset:
+    """The stage's gene samples followed by ``ratio`` (the share among all) of samples replayed
+    from an earlier stage's dataset, so that stage 2 keeps what stage 1 learned. The replayed
+    samples are spread evenly over the replay dataset (every category, every shard), the same
+    ones every epoch; :class:`BatchPlan` shuffles them among the stage's samples."""
+
+    def __init__(self, genes: GeneImageDataset, replay: GeneImageDataset | None,
+                 ratio: float = 0.0) -> None:
+        if not 0.0 <= ratio < 1.0:
+            raise ValueError(f"--replay-ratio must be in [0, 1), got {ratio}")
+        if ratio > 0 and replay is None:
+            raise ValueError("--replay-ratio > 0 needs --replay DIR")
+        self.genes = genes
+        self.replay = replay
+        n = round(len(genes) * ratio / (1.0 - ratio)) if ratio else 0
+        # evenly spaced over the replay dataset (each used in turn when it has fewer than n)
+        self.replay_indices = np.arange(n, dtype=np.int64) * len(replay) // n if n \
+            else np.zeros(0, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.genes) + len(self.replay_indices)
+
+    def __getitem__(self, i: int) -> GeneSample:
+        if i < len(self.genes):
+            return self.genes[i]
+        assert self.replay is not None
+        return self.replay[int(self.replay_indices[i - len(self.genes)])]
+
+
 class MixedDataset:
     """Gene samples with general instruction samples mixed in at ``ratio`` (the share of
     conversation samples among all); conversations cycle when there are fewer than needed."""
 
-    def __init__(self, genes: GeneImageDataset, conversations: Sequence[ConversationSample] | None,
-                 ratio: float = 0.0) -> None:
+    def __init__(self, genes: Sequence[GeneSample],
+                 conversations: Sequence[ConversationSample] | None, ratio: float = 0.0) -> None:
         if not 0.0 <= ratio < 1.0:
             raise ValueError(f"--sft-ratio must be in [0, 1), got {ratio}")
         if ratio > 0 and not conversations:

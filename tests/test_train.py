@@ -3,6 +3,7 @@ tiny synthesised dataset: checkpoints, exact resume, stage 2 from stage 1, clear
 
 import json
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -12,6 +13,7 @@ from gene_perception.execute import execute
 from gene_perception.gene import load
 from gene_perception.models import load_model
 from gene_training.dataset import SynthConfig, synthesize_dataset
+from gene_training.training_data import GeneImageDataset, ReplayDataset
 
 TINY = ["image_size=32", "channels=[8,16]", "blocks=[0,1]", "hidden_size=32", "num_layers=1",
         "num_heads=2", "num_kv_heads=1", "intermediate_size=64"]
@@ -92,6 +94,48 @@ def test_stage_two_continues_from_stage_one(data, tmp_path, capsys):
     assert "holds white images" in capsys.readouterr().err
     assert main(bad[:7] + ["--workers", "0"]) == 2
     assert "--base" in capsys.readouterr().err
+
+
+def test_replay_mixes_an_earlier_stages_samples_evenly(data):
+    colour = GeneImageDataset(data / "color", "train")
+    white = GeneImageDataset(data / "white", "train")
+    assert ReplayDataset(colour, None).replay_indices.size == 0
+    half = ReplayDataset(colour, white, 0.5)  # one replayed sample per colour sample
+    assert len(half) == 2 * len(colour)
+    assert [half[i].image.tobytes() for i in range(len(colour))] == \
+        [colour[i].image.tobytes() for i in range(len(colour))]
+    replayed = half.replay_indices
+    assert len(set(replayed.tolist())) == len(colour) and replayed.max() < len(white)
+    for k, j in enumerate(replayed.tolist()):
+        assert half[len(colour) + k].image.tobytes() == white[j].image.tobytes()
+    # spread over the whole replay dataset, not its first rows
+    assert replayed.max() >= len(white) - len(white) // len(colour) - 1
+    # more replayed samples than the replay dataset holds: each is used in turn
+    many = ReplayDataset(white, colour, 0.75)
+    assert sorted(set(many.replay_indices.tolist())) == list(range(len(colour)))
+    counts = np.bincount(many.replay_indices, minlength=len(colour))
+    assert counts.max() - counts.min() <= 1
+    for ratio, replay, message in ((1.0, white, "--replay-ratio must be in"),
+                                   (0.2, None, "needs --replay")):
+        with pytest.raises(ValueError, match=message):
+            ReplayDataset(colour, replay, ratio)
+
+
+def test_stage_two_replays_stage_one_data(data, tmp_path, capsys):
+    assert _train(data, tmp_path / "s1") == 0
+    args = ["train", "--stage", "color", "--data", str(data / "color"), "--out",
+            str(tmp_path / "s2"), "--base", str(tmp_path / "s1"), "--max-steps", "2",
+            "--batch-size", "4", "--warmup-steps", "1", "--workers", "0", "--no-progress",
+            "--val-samples", "4", "--replay", str(data / "white")]
+    assert main(args + ["--replay-ratio", "1.5"]) == 2
+    assert "--replay-ratio must be in [0, 1)" in capsys.readouterr().err
+    assert main(args + ["--replay-ratio", "0.5"]) == 0
+    config = json.loads((tmp_path / "s2" / "train_config.json").read_text())
+    assert config["replay"] == str((data / "white").resolve())
+    assert config["replay_ratio"] == 0.5
+    # the same run with another replay share is another run
+    assert main(args + ["--replay-ratio", "0.25"]) == 2
+    assert "different settings (replay_ratio)" in capsys.readouterr().err
 
 
 def test_genenet_rejects_general_sft_data(data, tmp_path, capsys):
