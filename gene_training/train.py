@@ -103,10 +103,14 @@ class TrainConfig:
                      "save_every", "keep_checkpoints"):
             if getattr(self, name) < 1:
                 raise TrainError(f"--{name.replace('_', '-')} must be at least 1")
-        for name in ("replay_ratio", "sft_ratio"):  # before the run folder records them
-            if not 0.0 <= getattr(self, name) < 1.0:
-                raise TrainError(f"--{name.replace('_', '-')} must be in [0, 1), got "
-                                 f"{getattr(self, name)}")
+        # before the run folder records them, so that the corrected command is the same run
+        for ratio, source, flag in (("replay_ratio", self.replay, "--replay DIR"),
+                                    ("sft_ratio", self.general_sft, "--general-sft files")):
+            option = "--" + ratio.replace("_", "-")
+            if not 0.0 <= getattr(self, ratio) < 1.0:
+                raise TrainError(f"{option} must be in [0, 1), got {getattr(self, ratio)}")
+            if getattr(self, ratio) > 0 and not source:
+                raise TrainError(f"{option} > 0 needs {flag}")
         if self.mixed_precision not in ("auto", "no", "bf16", "fp16"):
             raise TrainError(f"--mixed-precision: auto, no, bf16 or fp16, not "
                              f"{self.mixed_precision!r}")
@@ -278,7 +282,7 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
         val_set = GeneImageDataset(config.data, "val", limit=config.val_samples,
                                    categories=config.categories)
         replay_set = GeneImageDataset(config.replay, "train", categories=config.categories) \
-            if config.replay else None
+            if config.replay and config.replay_ratio > 0 else None
     except SynthError as exc:
         raise TrainError(str(exc)) from None
     if train_set.kind != config.stage:
